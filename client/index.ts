@@ -1,0 +1,161 @@
+/**
+ * The typed client of CostTrackingService for internal callers: every RPC as a promise, with a default deadline,
+ * idempotency keys generated for writes, retries with jittered backoff on UNAVAILABLE, and one error class that
+ * carries the gRPC code and the service's stable reason. It imports only generated code, never the server.
+ *
+ * @example
+ * const client = createCostTrackingClient("127.0.0.1:50051");
+ * const { costUsd } = await client.trackApiCall({
+ *   model: "gpt-4o-mini", usage: { inputTokens: "1200", outputTokens: "300" }, status: EventStatus.EVENT_STATUS_SUCCEEDED,
+ * });
+ * client.close();
+ */
+import { randomUUID } from "node:crypto";
+import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
+import {
+  AggregateByPeriodRequest,
+  AggregateByTaskRequest,
+  CalculateCostRequest,
+  CostTrackingServiceClient,
+  GetStatsRequest,
+  TrackAgentExecutionRequest,
+  TrackApiCallRequest,
+  type AggregateByPeriodResponse,
+  type AggregateByTaskResponse,
+  type CalculateCostResponse,
+  type GetStatsResponse,
+  type TrackAgentExecutionResponse,
+  type TrackApiCallResponse,
+} from "../gen/costtracking/v1/cost_tracking_service.js";
+import type { DeepPartial } from "../gen/costtracking/v1/cost_tracking_service.js";
+import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details.js";
+import { Status } from "../gen/google/rpc/status.js";
+
+export { CostTotals, EventFilter, GroupTotals, PeriodTotals, TimeWindow } from "../gen/costtracking/v1/aggregation.js";
+export {
+  AggregateByPeriodRequest,
+  AggregateByPeriodResponse,
+  AggregateByTaskRequest,
+  AggregateByTaskResponse,
+  CalculateCostRequest,
+  CalculateCostResponse,
+  GetStatsRequest,
+  GetStatsResponse,
+  TrackAgentExecutionRequest,
+  TrackAgentExecutionResponse,
+  TrackApiCallRequest,
+  TrackApiCallResponse,
+  type DeepPartial,
+} from "../gen/costtracking/v1/cost_tracking_service.js";
+export { EventStatus } from "../gen/costtracking/v1/ledger.js";
+export { CostLineItem, PriceRef, TokenKind } from "../gen/costtracking/v1/pricing.js";
+export { Usage } from "../gen/costtracking/v1/usage.js";
+export type { Timestamp } from "../gen/google/protobuf/timestamp.js";
+
+/** A failed call: the gRPC code, the service's stable reason (ErrorInfo) and any field violations. */
+export class CostTrackingError extends Error {
+  override name = "CostTrackingError";
+  constructor(
+    message: string,
+    /** The gRPC status code (see `status` of @grpc/grpc-js). */
+    readonly code: status,
+    /** The stable UPPER_SNAKE_CASE reason, e.g. "INVALID_FIELD" or "REQUEST_ID_REUSED"; "" when the server sent none. */
+    readonly reason: string,
+    /** For INVALID_ARGUMENT: every field that was wrong, with why. */
+    readonly fieldViolations: ReadonlyArray<{ field: string; description: string }>,
+    /** The ErrorInfo metadata. */
+    readonly metadata: Readonly<Record<string, string>>,
+  ) {
+    super(message);
+  }
+
+  /** Decodes a grpc-js error, including the google.rpc.Status in grpc-status-details-bin. */
+  static from(error: ServiceError): CostTrackingError {
+    let reason = "";
+    let metadata: Record<string, string> = {};
+    const fieldViolations: Array<{ field: string; description: string }> = [];
+    const [detailsBin] = error.metadata?.get("grpc-status-details-bin") ?? [];
+    if (detailsBin instanceof Buffer) {
+      for (const detail of Status.decode(detailsBin).details) {
+        if (detail.typeUrl.endsWith("/google.rpc.ErrorInfo")) {
+          const info = ErrorInfo.decode(detail.value);
+          reason = info.reason;
+          metadata = info.metadata;
+        } else if (detail.typeUrl.endsWith("/google.rpc.BadRequest")) {
+          for (const v of BadRequest.decode(detail.value).fieldViolations) {
+            fieldViolations.push({ field: v.field, description: v.description });
+          }
+        }
+      }
+    }
+    return new CostTrackingError(error.details || error.message, error.code, reason, fieldViolations, metadata);
+  }
+}
+
+export interface ClientOptions {
+  /** Channel credentials; default insecure (plaintext), as for a local server. */
+  credentials?: ChannelCredentials;
+  /** The deadline of each attempt, in milliseconds. Default 10,000. */
+  deadlineMs?: number;
+  /** How many times a call is tried in all when the server is UNAVAILABLE. Default 4. */
+  maxAttempts?: number;
+  /** The first retry's delay in milliseconds; it doubles per retry, with full jitter. Default 100. */
+  initialBackoffMs?: number;
+}
+
+/** The promise-based API of CostTrackingService. */
+export interface CostTrackingClient {
+  calculateCost(request: DeepPartial<CalculateCostRequest>): Promise<CalculateCostResponse>;
+  /** Records an API call. A request_id is generated when none is given, so the client's own retries never double count. */
+  trackApiCall(request: DeepPartial<TrackApiCallRequest>): Promise<TrackApiCallResponse>;
+  /** Records an agent execution, with a generated request_id when none is given. */
+  trackAgentExecution(request: DeepPartial<TrackAgentExecutionRequest>): Promise<TrackAgentExecutionResponse>;
+  aggregateByTask(request: DeepPartial<AggregateByTaskRequest>): Promise<AggregateByTaskResponse>;
+  aggregateByPeriod(request: DeepPartial<AggregateByPeriodRequest>): Promise<AggregateByPeriodResponse>;
+  getStats(request: DeepPartial<GetStatsRequest>): Promise<GetStatsResponse>;
+  /** Closes the channel. */
+  close(): void;
+}
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+type RawMethod<Req, Res> = (request: Req, metadata: Metadata, options: { deadline: Date }, callback: Callback<Res>) => unknown;
+
+/** Connects to a CostTrackingService at host:port. The connection is made lazily, on the first call. */
+export function createCostTrackingClient(address: string, options: ClientOptions = {}): CostTrackingClient {
+  const raw = new CostTrackingServiceClient(address, options.credentials ?? grpcCredentials.createInsecure());
+  const deadlineMs = options.deadlineMs ?? 10_000;
+  const maxAttempts = options.maxAttempts ?? 4;
+  const initialBackoffMs = options.initialBackoffMs ?? 100;
+
+  async function invoke<Req, Res>(method: RawMethod<Req, Res>, request: Req): Promise<Res> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise<Res>((resolve, reject) => {
+          method.call(raw, request, new Metadata(), { deadline: new Date(Date.now() + deadlineMs) }, (error, response) =>
+            error ? reject(error) : resolve(response),
+          );
+        });
+      } catch (thrown) {
+        const error = thrown as ServiceError;
+        // Every RPC is safe to repeat (reads have no effects; writes carry a request_id), so UNAVAILABLE is retried.
+        if (error.code !== status.UNAVAILABLE || attempt >= maxAttempts) throw CostTrackingError.from(error);
+        await new Promise((r) => setTimeout(r, Math.random() * initialBackoffMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  return {
+    calculateCost: (request) => invoke(raw.calculateCost, CalculateCostRequest.fromPartial(request)),
+    trackApiCall: (request) =>
+      invoke(raw.trackApiCall, TrackApiCallRequest.fromPartial({ ...request, requestId: request.requestId || randomUUID() })),
+    trackAgentExecution: (request) =>
+      invoke(
+        raw.trackAgentExecution,
+        TrackAgentExecutionRequest.fromPartial({ ...request, requestId: request.requestId || randomUUID() }),
+      ),
+    aggregateByTask: (request) => invoke(raw.aggregateByTask, AggregateByTaskRequest.fromPartial(request)),
+    aggregateByPeriod: (request) => invoke(raw.aggregateByPeriod, AggregateByPeriodRequest.fromPartial(request)),
+    getStats: (request) => invoke(raw.getStats, GetStatsRequest.fromPartial(request)),
+    close: () => raw.close(),
+  };
+}

@@ -1,0 +1,59 @@
+import type { ColumnType, Generated } from "kysely";
+
+/**
+ * Column types as both drivers return them: `numeric` and `bigint` as exact strings (never JS numbers), and
+ * `timestamptz` as PostgreSQL's text form in UTC (see database.ts), which keeps microseconds.
+ */
+type Numeric = string;
+type BigIntText = ColumnType<string, string | number | bigint, string | number | bigint>;
+type TimestampText = ColumnType<string, string, string>;
+
+/** One version of a model's price. Versions are only added, never edited. See migrations/. */
+export interface ModelPriceTable {
+  id: string;
+  model: string;
+  provider: string;
+  effective_from: TimestampText;
+  input_usd_per_mtok: Numeric;
+  cache_read_input_usd_per_mtok: Numeric | null;
+  cache_write_input_usd_per_mtok: Numeric | null;
+  output_usd_per_mtok: Numeric;
+  reasoning_output_usd_per_mtok: Numeric | null;
+  created_at: ColumnType<string, never, never>;
+}
+
+/** Every recorded event: API calls (kind 'api_call') and agent executions (kind 'agent_execution'). */
+export interface LedgerEventTable {
+  id: string;
+  request_id: string;
+  content_hash: string;
+  kind: "api_call" | "agent_execution";
+  occurred_at: TimestampText;
+  recorded_at: ColumnType<string, never, never>;
+  task_id: string | null;
+  agent_id: string | null;
+  agent_execution_id: string | null;
+  user_id: string | null;
+  operation: string | null;
+  model: string | null;
+  provider: string | null;
+  endpoint: string | null;
+  input_tokens: BigIntText;
+  cache_read_input_tokens: BigIntText;
+  cache_write_input_tokens: BigIntText;
+  output_tokens: BigIntText;
+  reasoning_output_tokens: BigIntText;
+  total_tokens: ColumnType<string, never, never>;
+  cost_usd: Numeric | null;
+  price_id: string | null;
+  duration_ms: BigIntText;
+  status: "succeeded" | "failed" | "cancelled";
+  error_message: string | null;
+}
+
+export interface Database {
+  model_price: ModelPriceTable;
+  ledger_event: LedgerEventTable;
+}
+
+export type { Generated };

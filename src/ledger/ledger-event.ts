@@ -1,0 +1,57 @@
+import { createHash } from "node:crypto";
+import type { Usage } from "../pricing/usage.js";
+import type { Instant } from "../time.js";
+
+export type EventStatus = "succeeded" | "failed" | "cancelled";
+
+/** A validated API call to record. Optional fields are undefined when the caller left them empty. */
+export interface NewApiCall {
+  requestId: string | undefined;
+  /** Undefined: the time of recording. */
+  callTime: Instant | undefined;
+  taskId: string | undefined;
+  agentId: string | undefined;
+  agentExecutionId: string | undefined;
+  userId: string | undefined;
+  operation: string | undefined;
+  model: string;
+  provider: string | undefined;
+  endpoint: string | undefined;
+  usage: Usage;
+  durationMs: bigint;
+  status: EventStatus;
+  errorMessage: string | undefined;
+}
+
+/** A validated agent execution to record. */
+export interface NewAgentExecution {
+  requestId: string | undefined;
+  agentExecutionId: string | undefined;
+  agentId: string;
+  taskId: string | undefined;
+  userId: string | undefined;
+  operation: string | undefined;
+  startTime: Instant | undefined;
+  durationMs: bigint;
+  status: EventStatus;
+  errorMessage: string | undefined;
+}
+
+/**
+ * A fingerprint of what the caller sent under a request id, so a retry (same content) is told from a reuse
+ * (different content). It covers the request as sent, so a retry of a request that left its time empty matches.
+ */
+export function contentHash(kind: "api_call" | "agent_execution", event: NewApiCall | NewAgentExecution): string {
+  const { requestId: _ignored, ...content } = event;
+  return createHash("sha256").update(canonicalJson({ kind, ...content })).digest("base64url");
+}
+
+/** JSON with object keys sorted and bigints as strings, so equal content always gives equal text. */
+function canonicalJson(value: unknown): string {
+  if (typeof value === "bigint") return JSON.stringify(value.toString());
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}

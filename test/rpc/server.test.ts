@@ -1,0 +1,79 @@
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventStatus } from "../../client/index.js";
+import { startTestService, type TestService } from "../support/service.js";
+
+const run = promisify(execFile);
+const buf = "node_modules/.bin/buf";
+
+describe("the server as engineers see it", () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService("pglite");
+  });
+  afterAll(() => t?.close());
+
+  it("lists the service and health through reflection (buf curl)", async () => {
+    const { stdout } = await run(buf, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--list-services", `http://${t.address}`]);
+    expect(stdout.trim().split("\n").sort()).toEqual(["costtracking.v1.CostTrackingService", "grpc.health.v1.Health"]);
+  });
+
+  it("reports SERVING on the standard health check", async () => {
+    const { stdout } = await run(buf, [
+      "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+      "-d", '{"service":"costtracking.v1.CostTrackingService"}',
+      `http://${t.address}/grpc.health.v1.Health/Check`,
+    ]);
+    expect(JSON.parse(stdout)).toEqual({ status: "SERVING" });
+  });
+
+  it("answers the README's TrackApiCall call through reflection", async () => {
+    const { stdout } = await run(buf, [
+      "curl", "--protocol", "grpc", "--http2-prior-knowledge",
+      "-d", '{"requestId":"readme-1","model":"gpt-4o-mini","usage":{"inputTokens":"1200","outputTokens":"300"},"status":"EVENT_STATUS_SUCCEEDED"}',
+      `http://${t.address}/costtracking.v1.CostTrackingService/TrackApiCall`,
+    ]);
+    expect(JSON.parse(stdout)).toMatchObject({ costUsd: "0.00036" });
+    const stats = await t.client.getStats({ period: "all" });
+    expect(stats.totals?.costUsd).toBe("0.00036");
+    expect(stats.succeededCallCount).toBe("1");
+    expect(EventStatus.EVENT_STATUS_SUCCEEDED).toBe(1);
+  });
+});
+
+describe("the server process", () => {
+  it("exits non-zero with a clear message on a bad configuration value", async () => {
+    const error = (await run("node_modules/.bin/tsx", ["src/main.ts"], {
+      env: { ...process.env, LOG_LEVEL: "chatty", LISTEN_ADDRESS: "nowhere" },
+    }).catch((e: unknown) => e)) as { code: number; stderr: string };
+    expect(error.code).toBe(2);
+    expect(error.stderr).toContain('LOG_LEVEL="chatty" must be one of debug, info, warn, error');
+    expect(error.stderr).toContain('LISTEN_ADDRESS="nowhere"');
+  });
+
+  it("serves on the embedded database and stops cleanly on SIGTERM", async () => {
+    const dataDir = `/tmp/costtracking-sigterm-${process.pid}`;
+    const child = spawn("node_modules/.bin/tsx", ["src/main.ts"], {
+      env: { ...process.env, LISTEN_ADDRESS: "127.0.0.1:0", DATA_DIR: dataDir, DATABASE_URL: "" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 60_000);
+      child.stderr.on("data", () => {
+        if (stderr.includes('"serving"')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    expect(stderr).toContain('"engine":"pglite"');
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(0);
+    expect(stderr).toContain('"stopped"');
+    await run("rm", ["-rf", dataDir]);
+  });
+});

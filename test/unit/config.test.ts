@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, DEFAULT_CONFIG, loadConfig } from "../../src/config.js";
+
+describe("loadConfig", () => {
+  it("defaults to the embedded database on 0.0.0.0:50051", () => {
+    expect(loadConfig({})).toEqual(DEFAULT_CONFIG);
+  });
+
+  it("reads every setting", () => {
+    const config = loadConfig({
+      LISTEN_ADDRESS: "127.0.0.1:6000",
+      DATABASE_URL: "postgres://u@h:5432/d",
+      DATA_DIR: "/tmp/x",
+      LOG_LEVEL: "debug",
+      MAX_CLOCK_SKEW_SECONDS: "60",
+      REFLECTION: "off",
+      SHUTDOWN_GRACE_SECONDS: "3",
+    });
+    expect(config).toMatchObject({ listenAddress: "127.0.0.1:6000", dataDir: "/tmp/x", logLevel: "debug", reflection: false });
+    expect(config.maxClockSkewSeconds).toBe(60);
+  });
+
+  it("reports every bad value at once", () => {
+    let error: unknown;
+    try {
+      loadConfig({ LISTEN_ADDRESS: "nowhere", LOG_LEVEL: "loud", DATABASE_URL: "mysql://x", MAX_CLOCK_SKEW_SECONDS: "-5" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toHaveLength(4);
+    expect((error as ConfigError).message).toContain("LOG_LEVEL");
+  });
+});
