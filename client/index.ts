@@ -93,8 +93,13 @@ export class CostTrackingError extends Error {
 }
 
 export interface ClientOptions {
-  /** Channel credentials; default insecure (plaintext), as for a local server. */
+  /**
+   * Channel credentials; default insecure (plaintext), as for a local server. For TLS:
+   * `credentials.createSsl(caPem)`, and for mutual TLS `credentials.createSsl(caPem, keyPem, certPem)` (@grpc/grpc-js).
+   */
   credentials?: ChannelCredentials;
+  /** A bearer token, sent as "authorization: Bearer <token>" on every call when the server has authentication on. */
+  token?: string;
   /** The deadline of each attempt, in milliseconds. Default 10,000. */
   deadlineMs?: number;
   /** How many times a call is tried in all when the server is UNAVAILABLE. Default 4. */
@@ -126,12 +131,17 @@ export function createCostTrackingClient(address: string, options: ClientOptions
   const deadlineMs = options.deadlineMs ?? 10_000;
   const maxAttempts = options.maxAttempts ?? 4;
   const initialBackoffMs = options.initialBackoffMs ?? 100;
+  const callMetadata = () => {
+    const metadata = new Metadata();
+    if (options.token) metadata.set("authorization", `Bearer ${options.token}`);
+    return metadata;
+  };
 
   async function invoke<Req, Res>(method: RawMethod<Req, Res>, request: Req): Promise<Res> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await new Promise<Res>((resolve, reject) => {
-          method.call(raw, request, new Metadata(), { deadline: new Date(Date.now() + deadlineMs) }, (error, response) =>
+          method.call(raw, request, callMetadata(), { deadline: new Date(Date.now() + deadlineMs) }, (error, response) =>
             error ? reject(error) : resolve(response),
           );
         });

@@ -1,4 +1,13 @@
+import { readFileSync } from "node:fs";
+import { parseTokenEntries, type Principal } from "./access/tokens.js";
 import { LOG_LEVELS, type LogLevel } from "./logger.js";
+
+/** PEM material for TLS, read at start-up. With clientCa, clients must present a certificate it signed (mTLS). */
+export interface TlsConfig {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  readonly clientCa: Buffer | undefined;
+}
 
 /** The service's whole configuration, read once at start-up by `loadConfig`. */
 export interface Config {
@@ -16,6 +25,21 @@ export interface Config {
   readonly reflection: boolean;
   /** How long a graceful shutdown waits for in-flight calls before cancelling them, from SHUTDOWN_GRACE_SECONDS. */
   readonly shutdownGraceSeconds: number;
+  /**
+   * Bearer tokens (by SHA-256 hash) when authentication is on, from AUTH_TOKENS_FILE and AUTH_TOKENS; undefined
+   * when it is off. AUTH=auto (default) turns it on exactly when tokens are configured.
+   */
+  readonly authTokens: ReadonlyMap<string, Principal> | undefined;
+  /** TLS for the server, from TLS_CERT_FILE, TLS_KEY_FILE and TLS_CLIENT_CA_FILE; undefined serves plaintext. */
+  readonly tls: TlsConfig | undefined;
+  /** The largest request message accepted, in bytes, from MAX_MESSAGE_BYTES. */
+  readonly maxMessageBytes: number;
+  /** How many streams one caller may have open at once, from MAX_STREAMS_PER_CALLER. */
+  readonly maxStreamsPerCaller: number;
+  /** Calls per second per caller, from RATE_LIMIT_PER_SECOND; 0 = no rate limit. */
+  readonly rateLimitPerSecond: number;
+  /** How far above its rate a caller may burst, from RATE_LIMIT_BURST. */
+  readonly rateLimitBurst: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -26,7 +50,19 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxClockSkewSeconds: 300,
   reflection: true,
   shutdownGraceSeconds: 10,
+  authTokens: undefined,
+  tls: undefined,
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxStreamsPerCaller: 32,
+  rateLimitPerSecond: 0,
+  rateLimitBurst: 100,
 });
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackAddress(listenAddress: string): boolean {
+  const host = listenAddress.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
 
 /** Thrown with every problem of the environment at once, so one start-up shows all of them. */
 export class ConfigError extends Error {
@@ -71,6 +107,41 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`REFLECTION="${reflectionText}" must be on or off`);
   }
 
+  const readFile = (name: string): Buffer | undefined => {
+    const path = text(name);
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (error) {
+      problems.push(`${name}="${path}" cannot be read: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+
+  const tokens = new Map<string, Principal>();
+  const tokenSources: Array<[string, string | undefined]> = [
+    ["AUTH_TOKENS_FILE", readFile("AUTH_TOKENS_FILE")?.toString("utf8")],
+    ["AUTH_TOKENS", text("AUTH_TOKENS")],
+  ];
+  for (const [source, content] of tokenSources) {
+    if (content === undefined) continue;
+    const parsed = parseTokenEntries(content, source);
+    problems.push(...parsed.problems);
+    for (const [hash, principal] of parsed.entries) tokens.set(hash, principal);
+  }
+  const auth = (text("AUTH") ?? "auto").toLowerCase();
+  if (!["auto", "on", "off"].includes(auth)) problems.push(`AUTH="${auth}" must be auto, on or off`);
+  if (auth === "on" && tokens.size === 0) problems.push("AUTH=on needs tokens in AUTH_TOKENS_FILE or AUTH_TOKENS");
+  if (auth === "off" && tokens.size > 0 && !isLoopbackAddress(listenAddress)) {
+    problems.push(`AUTH=off is refused: tokens are configured and LISTEN_ADDRESS="${listenAddress}" is reachable from other machines`);
+  }
+
+  const cert = readFile("TLS_CERT_FILE");
+  const key = readFile("TLS_KEY_FILE");
+  const clientCa = readFile("TLS_CLIENT_CA_FILE");
+  if (Boolean(text("TLS_CERT_FILE")) !== Boolean(text("TLS_KEY_FILE"))) problems.push("TLS_CERT_FILE and TLS_KEY_FILE go together");
+  if (text("TLS_CLIENT_CA_FILE") && !text("TLS_CERT_FILE")) problems.push("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
+
   const config: Config = Object.freeze({
     listenAddress,
     databaseUrl,
@@ -79,6 +150,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxClockSkewSeconds: integer("MAX_CLOCK_SKEW_SECONDS", DEFAULT_CONFIG.maxClockSkewSeconds, 0, 31_536_000),
     reflection: ["on", "true", "1"].includes(reflectionText),
     shutdownGraceSeconds: integer("SHUTDOWN_GRACE_SECONDS", DEFAULT_CONFIG.shutdownGraceSeconds, 0, 3600),
+    authTokens: auth !== "off" && tokens.size > 0 ? tokens : undefined,
+    tls: cert && key ? { cert, key, clientCa } : undefined,
+    maxMessageBytes: integer("MAX_MESSAGE_BYTES", DEFAULT_CONFIG.maxMessageBytes, 1024, 256 * 1024 * 1024),
+    maxStreamsPerCaller: integer("MAX_STREAMS_PER_CALLER", DEFAULT_CONFIG.maxStreamsPerCaller, 1, 100_000),
+    rateLimitPerSecond: integer("RATE_LIMIT_PER_SECOND", DEFAULT_CONFIG.rateLimitPerSecond, 0, 10_000_000),
+    rateLimitBurst: integer("RATE_LIMIT_BURST", DEFAULT_CONFIG.rateLimitBurst, 1, 10_000_000),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -59,3 +59,32 @@ export class Violations {
     if (this.list.length > 0) throw new ValidationError(this.list);
   }
 }
+
+/** No valid bearer token. Maps to UNAUTHENTICATED. */
+export class UnauthenticatedError extends DomainError {
+  override name = "UnauthenticatedError";
+  readonly reason = "UNAUTHENTICATED";
+}
+
+/** A known caller whose role does not allow the call. Maps to PERMISSION_DENIED. */
+export class PermissionDeniedError extends DomainError {
+  override name = "PermissionDeniedError";
+  readonly reason = "PERMISSION_DENIED";
+}
+
+/** A caller over a limit (rate, open streams). Maps to RESOURCE_EXHAUSTED with RetryInfo when a wait helps. */
+export class QuotaExceededError extends DomainError {
+  override name = "QuotaExceededError";
+  readonly reason: string;
+  constructor(
+    message: string,
+    reason: string,
+    readonly subject: string,
+    /** How long to wait before retrying; undefined when waiting alone does not help. */
+    readonly retryAfterMs: number | undefined,
+    metadata: Record<string, string> = {},
+  ) {
+    super(message, metadata);
+    this.reason = reason;
+  }
+}

@@ -3,7 +3,9 @@ import { HealthImplementation } from "grpc-health-check";
 import { CostTrackingServiceService, type CostTrackingServiceServer } from "../gen/costtracking/v1/cost_tracking_service.js";
 import { aggregationRpc } from "./aggregation/aggregation.rpc.js";
 import { AggregationService } from "./aggregation/aggregation.service.js";
-import type { Config } from "./config.js";
+import { AccessPolicy } from "./access/access-policy.js";
+import { accessInterceptor } from "./access/access.rpc.js";
+import { isLoopbackAddress, type Config } from "./config.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
@@ -36,6 +38,13 @@ export interface StartOptions {
   database?: DatabaseHandle;
 }
 
+/** TLS (optionally mutual) when configured, else plaintext. */
+function serverCredentials(config: Config): ServerCredentials {
+  if (!config.tls) return ServerCredentials.createInsecure();
+  const { cert, key, clientCa } = config.tls;
+  return ServerCredentials.createSsl(clientCa ?? null, [{ cert_chain: cert, private_key: key }], clientCa !== undefined);
+}
+
 /** Builds the one service implementation from its domains. */
 export function createImplementation(database: DatabaseHandle, config: Config, logger: Logger, clock: Clock): CostTrackingServiceServer {
   const pricing = new PricingService(database.db);
@@ -62,21 +71,40 @@ export async function startService(options: StartOptions): Promise<RunningServic
     throw error;
   }
 
-  const server = new Server();
+  const policy = new AccessPolicy({
+    tokens: config.authTokens,
+    rateLimitPerSecond: config.rateLimitPerSecond,
+    rateLimitBurst: config.rateLimitBurst,
+    maxStreamsPerCaller: config.maxStreamsPerCaller,
+  });
+  const server = new Server({
+    interceptors: [accessInterceptor(SERVICE_NAME, policy, logger)],
+    "grpc.max_receive_message_length": config.maxMessageBytes,
+  });
   server.addService(CostTrackingServiceService, createImplementation(database, config, logger, clock));
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   if (config.reflection) addReflection(server);
 
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(config.listenAddress, ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(config.listenAddress, serverCredentials(config), (error, bound) =>
       error ? reject(error) : resolve(bound),
     ),
   ).catch(async (error: unknown) => {
     if (ownsDatabase) await database.close();
     throw error;
   });
-  logger.info("serving", { address: config.listenAddress, port, engine: database.engine, dataDir: database.engine === "pglite" ? config.dataDir : undefined });
+  logger.info("serving", {
+    address: config.listenAddress,
+    port,
+    engine: database.engine,
+    dataDir: database.engine === "pglite" ? config.dataDir : undefined,
+    authentication: policy.authenticationEnabled,
+    tls: config.tls ? (config.tls.clientCa ? "mutual" : "server") : "off",
+  });
+  if (!policy.authenticationEnabled && !isLoopbackAddress(config.listenAddress)) {
+    logger.warn("authentication is off on an address other machines can reach; configure AUTH_TOKENS_FILE (see README)");
+  }
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -1,9 +1,17 @@
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { Any } from "../../gen/google/protobuf/any.js";
-import { BadRequest, ErrorInfo, RetryInfo } from "../../gen/google/rpc/error_details.js";
+import { BadRequest, ErrorInfo, QuotaFailure, RetryInfo } from "../../gen/google/rpc/error_details.js";
 import { Status } from "../../gen/google/rpc/status.js";
 import { translateDatabaseError } from "../db/pg-errors.js";
-import { DomainError, RequestIdReusedError, UnavailableError, ValidationError } from "../errors.js";
+import {
+  DomainError,
+  PermissionDeniedError,
+  QuotaExceededError,
+  RequestIdReusedError,
+  UnauthenticatedError,
+  UnavailableError,
+  ValidationError,
+} from "../errors.js";
 
 /** The ErrorInfo domain of every error this service returns. */
 export const ERROR_DOMAIN = "costtracking.v1";
@@ -17,6 +25,9 @@ const pack = (typeName: string, value: Uint8Array): Any => ({
 function codeOf(error: DomainError): status {
   if (error instanceof ValidationError || error instanceof RequestIdReusedError) return status.INVALID_ARGUMENT;
   if (error instanceof UnavailableError) return status.UNAVAILABLE;
+  if (error instanceof UnauthenticatedError) return status.UNAUTHENTICATED;
+  if (error instanceof PermissionDeniedError) return status.PERMISSION_DENIED;
+  if (error instanceof QuotaExceededError) return status.RESOURCE_EXHAUSTED;
   return status.INTERNAL;
 }
 
@@ -41,8 +52,14 @@ export function toGrpcError(thrown: unknown): ServiceError {
     const fieldViolations = error.violations.map((v) => ({ field: v.field, description: v.description, reason: error.reason }));
     details.push(pack("google.rpc.BadRequest", BadRequest.encode({ fieldViolations }).finish()));
   }
-  if (error instanceof UnavailableError) {
-    details.push(pack("google.rpc.RetryInfo", RetryInfo.encode({ retryDelay: { seconds: "1", nanos: 0 } }).finish()));
+  if (error instanceof QuotaExceededError) {
+    const violations = [{ subject: error.subject, description: error.message }];
+    details.push(pack("google.rpc.QuotaFailure", QuotaFailure.encode({ violations }).finish()));
+  }
+  const retryAfterMs = error instanceof UnavailableError ? 1000 : error instanceof QuotaExceededError ? error.retryAfterMs : undefined;
+  if (retryAfterMs !== undefined) {
+    const retryDelay = { seconds: String(Math.floor(retryAfterMs / 1000)), nanos: (retryAfterMs % 1000) * 1_000_000 };
+    details.push(pack("google.rpc.RetryInfo", RetryInfo.encode({ retryDelay }).finish()));
   }
   const metadata = new Metadata();
   metadata.set("grpc-status-details-bin", Buffer.from(Status.encode({ code, message, details }).finish()));
