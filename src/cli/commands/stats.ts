@@ -1,0 +1,52 @@
+import type { CostTotals } from "../../../client/index.js";
+import type { Command } from "../command.js";
+import { FILTER_HELP, FILTER_OPTIONS, filterFromFlags } from "../filter-flags.js";
+import { groupDigits, printJson, table, usd } from "../output.js";
+
+/** The standard columns of a totals row. */
+export const TOTALS_HEADERS = ["calls", "input tokens", "output tokens", "cost", "unpriced"];
+export function totalsCells(totals: CostTotals | undefined): string[] {
+  return [
+    groupDigits(totals?.callCount ?? "0"),
+    groupDigits(totals?.inputTokens ?? "0"),
+    groupDigits(totals?.outputTokens ?? "0"),
+    usd(totals?.costUsd ?? "0"),
+    groupDigits(totals?.unpricedCallCount ?? "0"),
+  ];
+}
+
+export const stats: Command = {
+  name: "stats",
+  summary: "usage statistics: calls, successes, tokens, cost, durations",
+  usage: "[--period <word>] [filters]",
+  help: [
+    ["--period <word>", "today, week, month, last_1h, last_24h, last_7d, last_30d, last_90d or all (default: the --from/--to range)"],
+    ["--tz <zone>", "IANA time zone for today and month (default UTC)"],
+    ...FILTER_HELP,
+  ],
+  options: { period: { type: "string" }, tz: { type: "string" }, ...FILTER_OPTIONS },
+  async run({ values, json, connect }) {
+    const response = await connect().getStats({
+      filter: filterFromFlags(values),
+      period: typeof values.period === "string" ? values.period : "",
+      timeZone: typeof values.tz === "string" ? values.tz : "",
+    });
+    if (json) return printJson(response);
+    const t = response.totals;
+    const rows: Array<[string, string]> = [
+      ["calls", groupDigits(t?.callCount ?? "0")],
+      ["succeeded / failed / cancelled", `${response.succeededCallCount} / ${response.failedCallCount} / ${response.cancelledCallCount}`],
+      ["success rate", `${response.successRatePercent}%`],
+      ["input tokens", groupDigits(t?.inputTokens ?? "0")],
+      ["  cache read / write", `${groupDigits(t?.cacheReadInputTokens ?? "0")} / ${groupDigits(t?.cacheWriteInputTokens ?? "0")}`],
+      ["output tokens", groupDigits(t?.outputTokens ?? "0")],
+      ["  reasoning", groupDigits(t?.reasoningOutputTokens ?? "0")],
+      ["cost", usd(t?.costUsd ?? "0")],
+      ["unpriced calls", groupDigits(t?.unpricedCallCount ?? "0")],
+      ["call duration avg / p50 / p95", `${response.averageCallDurationMs} / ${response.p50CallDurationMs} / ${response.p95CallDurationMs} ms`],
+      ["agent executions (failed)", `${response.agentExecutionCount} (${response.failedAgentExecutionCount})`],
+      ["execution duration avg / p95", `${response.averageAgentExecutionDurationMs} / ${response.p95AgentExecutionDurationMs} ms`],
+    ];
+    console.log(table(["", ""], rows).split("\n").slice(2).join("\n"));
+  },
+};
