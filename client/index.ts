@@ -102,7 +102,7 @@ export interface ClientOptions {
   token?: string;
   /** The deadline of each attempt, in milliseconds. Default 10,000. */
   deadlineMs?: number;
-  /** How many times a call is tried in all when the server is UNAVAILABLE. Default 4. */
+  /** How many times a call is tried in all when the server is UNAVAILABLE or an attempt's deadline passes. Default 4. */
   maxAttempts?: number;
   /** The first retry's delay in milliseconds; it doubles per retry, with full jitter. Default 100. */
   initialBackoffMs?: number;
@@ -147,8 +147,10 @@ export function createCostTrackingClient(address: string, options: ClientOptions
         });
       } catch (thrown) {
         const error = thrown as ServiceError;
-        // Every RPC is safe to repeat (reads have no effects; writes carry a request_id), so UNAVAILABLE is retried.
-        if (error.code !== status.UNAVAILABLE || attempt >= maxAttempts) throw CostTrackingError.from(error);
+        // Every unary RPC is safe to repeat: reads have no effects, and writes carry a request_id fixed before the
+        // first attempt, so a retry of a write that did commit returns the original, marked duplicate.
+        const retryable = error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED;
+        if (!retryable || attempt >= maxAttempts) throw CostTrackingError.from(error);
         await new Promise((r) => setTimeout(r, Math.random() * initialBackoffMs * 2 ** (attempt - 1)));
       }
     }
