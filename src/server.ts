@@ -13,6 +13,7 @@ import { LedgerService } from "./ledger/ledger.service.js";
 import type { Logger } from "./logger.js";
 import { pricingRpc } from "./pricing/pricing.rpc.js";
 import { PricingService } from "./pricing/pricing.service.js";
+import { InFlightCalls } from "./rpc/in-flight.js";
 import { addReflection } from "./rpc/reflection.js";
 import { systemClock, type Clock } from "./time.js";
 
@@ -77,8 +78,9 @@ export async function startService(options: StartOptions): Promise<RunningServic
     rateLimitBurst: config.rateLimitBurst,
     maxStreamsPerCaller: config.maxStreamsPerCaller,
   });
+  const inFlight = new InFlightCalls();
   const server = new Server({
-    interceptors: [accessInterceptor(SERVICE_NAME, policy, logger)],
+    interceptors: [inFlight.interceptor, accessInterceptor(SERVICE_NAME, policy, logger)],
     "grpc.max_receive_message_length": config.maxMessageBytes,
   });
   server.addService(CostTrackingServiceService, createImplementation(database, config, logger, clock));
@@ -111,17 +113,18 @@ export async function startService(options: StartOptions): Promise<RunningServic
     (closing ??= (async () => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          logger.warn("grace period over; cancelling in-flight calls");
-          server.forceShutdown();
-          resolve();
-        }, config.shutdownGraceSeconds * 1000);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
+      // Stop accepting calls, let unary calls and ingestion streams finish (up to the grace period), then cancel
+      // what is left: monitor streams and health watches, whose clients reconnect to another replica.
+      server.tryShutdown(() => {});
+      let timer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<"grace over">((resolve) => {
+        timer = setTimeout(() => resolve("grace over"), config.shutdownGraceSeconds * 1000);
       });
+      if ((await Promise.race([inFlight.drained(), graceOver])) === "grace over") {
+        logger.warn("grace period over; cancelling calls still in flight", { calls: inFlight.size });
+      }
+      clearTimeout(timer);
+      server.forceShutdown();
       if (ownsDatabase) await database.close();
       logger.info("stopped");
     })());

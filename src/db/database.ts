@@ -54,8 +54,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
             : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     });
-    // An idle client that loses its server (a restart) emits 'error'; without a listener that would crash us.
+    // A client that loses its server (a restart) emits 'error', checked out or idle; without a listener that would
+    // crash the process. The loss still reaches callers: their query fails, and the pool replaces the client.
     pool.on("error", () => {});
+    pool.on("connect", (client) => client.on("error", () => {}));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return { db, engine: "postgres", pglite: undefined, pool, close: () => db.destroy() };
   }
