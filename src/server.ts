@@ -14,6 +14,7 @@ import type { Logger } from "./logger.js";
 import { pricingRpc } from "./pricing/pricing.rpc.js";
 import { PricingService } from "./pricing/pricing.service.js";
 import { InFlightCalls } from "./rpc/in-flight.js";
+import { malformedMessageInterceptor, withTolerantDeserializers } from "./rpc/malformed-messages.js";
 import { addReflection } from "./rpc/reflection.js";
 import { systemClock, type Clock } from "./time.js";
 
@@ -80,10 +81,10 @@ export async function startService(options: StartOptions): Promise<RunningServic
   });
   const inFlight = new InFlightCalls();
   const server = new Server({
-    interceptors: [inFlight.interceptor, accessInterceptor(SERVICE_NAME, policy, logger)],
+    interceptors: [inFlight.interceptor, accessInterceptor(SERVICE_NAME, policy, logger), malformedMessageInterceptor],
     "grpc.max_receive_message_length": config.maxMessageBytes,
   });
-  server.addService(CostTrackingServiceService, createImplementation(database, config, logger, clock));
+  server.addService(withTolerantDeserializers(CostTrackingServiceService), createImplementation(database, config, logger, clock));
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   if (config.reflection) addReflection(server);
