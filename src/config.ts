@@ -16,6 +16,17 @@ export interface Config {
   readonly reflection: boolean;
   /** How long a graceful shutdown waits for in-flight calls before cancelling them, from SHUTDOWN_GRACE_SECONDS. */
   readonly shutdownGraceSeconds: number;
+  /**
+   * A catalog model name whose price applies to calls whose model has no price, from DEFAULT_PRICE_MODEL; undefined
+   * (the default) records such calls as unpriced. The response names the entry (resolution DEFAULT_PRICE).
+   */
+  readonly defaultPriceModel: string | undefined;
+  /**
+   * How long the in-memory price catalog is used before its version is checked again, in milliseconds, from
+   * PRICE_CATALOG_MAX_STALENESS_MS. Prices written through this server apply at once; this bounds how late a price
+   * written by another process (the import command, another server) applies. 0: checked before every pricing.
+   */
+  readonly priceCatalogMaxStalenessMs: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -26,6 +37,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxClockSkewSeconds: 300,
   reflection: true,
   shutdownGraceSeconds: 10,
+  defaultPriceModel: undefined,
+  priceCatalogMaxStalenessMs: 1000,
 });
 
 /** Thrown with every problem of the environment at once, so one start-up shows all of them. */
@@ -71,6 +84,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push(`REFLECTION="${reflectionText}" must be on or off`);
   }
 
+  const defaultPriceModel = text("DEFAULT_PRICE_MODEL");
+  if (defaultPriceModel !== undefined && defaultPriceModel.length > 200) {
+    problems.push(`DEFAULT_PRICE_MODEL must be a catalog model name of at most 200 characters`);
+  }
+
   const config: Config = Object.freeze({
     listenAddress,
     databaseUrl,
@@ -79,6 +97,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxClockSkewSeconds: integer("MAX_CLOCK_SKEW_SECONDS", DEFAULT_CONFIG.maxClockSkewSeconds, 0, 31_536_000),
     reflection: ["on", "true", "1"].includes(reflectionText),
     shutdownGraceSeconds: integer("SHUTDOWN_GRACE_SECONDS", DEFAULT_CONFIG.shutdownGraceSeconds, 0, 3600),
+    defaultPriceModel,
+    priceCatalogMaxStalenessMs: integer("PRICE_CATALOG_MAX_STALENESS_MS", DEFAULT_CONFIG.priceCatalogMaxStalenessMs, 0, 3_600_000),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -3,7 +3,7 @@ import { Any } from "../../gen/google/protobuf/any.js";
 import { BadRequest, ErrorInfo, RetryInfo } from "../../gen/google/rpc/error_details.js";
 import { Status } from "../../gen/google/rpc/status.js";
 import { translateDatabaseError } from "../db/pg-errors.js";
-import { DomainError, RequestIdReusedError, UnavailableError, ValidationError } from "../errors.js";
+import { DomainError, PriceVersionExistsError, RequestIdReusedError, UnavailableError, ValidationError } from "../errors.js";
 
 /** The ErrorInfo domain of every error this service returns. */
 export const ERROR_DOMAIN = "costtracking.v1";
@@ -17,6 +17,7 @@ const pack = (typeName: string, value: Uint8Array): Any => ({
 function codeOf(error: DomainError): status {
   if (error instanceof ValidationError || error instanceof RequestIdReusedError) return status.INVALID_ARGUMENT;
   if (error instanceof UnavailableError) return status.UNAVAILABLE;
+  if (error instanceof PriceVersionExistsError) return status.ALREADY_EXISTS;
   return status.INTERNAL;
 }
 
