@@ -135,11 +135,17 @@ export async function listPrices(
   let query = db.selectFrom("model_price").selectAll();
   if (filter.model !== undefined) query = query.where("model", "=", filter.model);
   if (filter.provider !== undefined) query = query.where("provider", "=", filter.provider);
+  // Byte order ("C" collation), not the database's locale: the same order, and the same pages, on every engine.
   if (after) {
     query = query.where(
-      sql<boolean>`(model, provider, effective_from) > (${after.model}, ${after.provider}, ${after.effectiveFrom}::timestamptz)`,
+      sql<boolean>`(model collate "C", provider collate "C", effective_from) > (${after.model}, ${after.provider}, ${after.effectiveFrom}::timestamptz)`,
     );
   }
-  const rows = await query.orderBy("model").orderBy("provider").orderBy("effective_from").limit(limit).execute();
+  const rows = await query
+    .orderBy(sql`model collate "C"`)
+    .orderBy(sql`provider collate "C"`)
+    .orderBy("effective_from")
+    .limit(limit)
+    .execute();
   return rows.map((row) => ({ price: priceFromRow(row), createdAt: instantFromPg(row.created_at) }));
 }

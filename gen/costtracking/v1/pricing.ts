@@ -375,7 +375,7 @@ export interface ListModelPricesRequest {
 
 /** ListModelPricesResponse is a page of the price catalog. */
 export interface ListModelPricesResponse {
-  /** The versions, ordered by model, provider and effective time. */
+  /** The versions, ordered by model and provider (byte order, whatever the database's locale) and effective time. */
   modelPrices: ModelPrice[];
   /** The token of the next page; empty when this is the last page. */
   nextPageToken: string;
