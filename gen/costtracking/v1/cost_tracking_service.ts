@@ -49,7 +49,11 @@ export interface CalculateCostRequest {
    * characters.
    */
   model: string;
-  /** The provider, for example "openai". Optional: when empty, any provider's price for the model may apply. */
+  /**
+   * The provider, for example "openai". Optional: when empty, any provider's price for the model may apply (the
+   * newest in force; never the "legacy" price list, which applies only when named). See PriceResolution for how
+   * the model name is matched.
+   */
   provider: string;
   /** The canonical usage. */
   usage?:
@@ -118,7 +122,10 @@ export interface TrackApiCallRequest {
   operation: string;
   /** The model that served the call, for example "gpt-4o-mini". Required; at most 200 characters. */
   model: string;
-  /** The provider that served the call, for example "openai". Optional; at most 100 characters. */
+  /**
+   * The provider that served the call, for example "openai". Optional; at most 100 characters. Narrows the prices
+   * that may apply, as in CalculateCostRequest.provider.
+   */
   provider: string;
   /** The API endpoint called, for example "/v1/chat/completions". Optional; at most 500 characters. */
   endpoint: string;
