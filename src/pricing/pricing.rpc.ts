@@ -13,7 +13,7 @@ import {
   type UpsertModelPriceResponse,
 } from "../../gen/costtracking/v1/pricing.js";
 import type { Usage as ProtoUsage } from "../../gen/costtracking/v1/usage.js";
-import { Violations } from "../errors.js";
+import { ValidationError, Violations } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { Money, formatMoney } from "../money.js";
 import {
@@ -29,7 +29,7 @@ import { instantFromDate, type Clock } from "../time.js";
 import { identifier, nonNegativeInt64, text } from "../validation.js";
 import type { EstimateItem, EstimateService, ExpectedUsage, ItemEstimate } from "./estimate.service.js";
 import { phaseTokens, presetPhases, type PlannedPhase, type QualityPreset } from "./legacy-plan.js";
-import type { PriceRates } from "./price.js";
+import type { PriceRates, PriceTier } from "./price.js";
 import type { ListedPrice, PriceListCursor } from "./price-catalog.repository.js";
 import type { NewPriceVersion, PriceCatalogService } from "./price-catalog.service.js";
 import { ratesFromFields, tierFrom, type RateUnit } from "./price-input.js";
@@ -132,9 +132,7 @@ export function pricingRpc(
         violations.throwIfAny();
         return estimateToProto(await estimates.fromExpectedUsage(expected, at));
       }
-      violations.add("basis", "is required: send one of expected_usage, phase_plan, history");
-      violations.throwIfAny();
-      throw new Error("unreachable");
+      throw new ValidationError([{ field: "basis", description: "is required: send one of expected_usage, phase_plan, history" }]);
     }),
   };
 }
@@ -157,7 +155,7 @@ function priceVersionFromProto(request: UpsertModelPriceRequest, now: string, vi
   }
   const rates = unit && ratesFromFields(request.rates ?? emptyRates(), unit, "rates", violations);
   const threshold = nonNegativeInt64(request.tierThresholdInputTokens, "tier_threshold_input_tokens", violations);
-  let tier;
+  let tier: PriceTier | undefined;
   if (threshold > 0n) {
     if (!request.tierRates) violations.add("tier_rates", "is required with tier_threshold_input_tokens");
     else if (unit && rates) tier = tierFrom(threshold, ratesFromFields(request.tierRates, unit, "tier_rates", violations), rates, "tier_rates", violations);

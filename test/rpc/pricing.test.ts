@@ -399,6 +399,7 @@ describe.each(ENGINES)("pricing engine on %s", (engine) => {
     });
 
     it("prices expected usage per model exactly, with the prices in force at the requested time", async () => {
+      await upsert(perMillion("june-model", "openai", "1", "2", { effectiveTime: ts("2025-01-01T00:00:00Z") })); // as above
       const response = await t.client.estimateCost({
         time: ts("2025-05-01T00:00:00Z"),
         expectedUsage: {
