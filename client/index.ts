@@ -28,6 +28,14 @@ import {
   type TrackApiCallResponse,
 } from "../gen/costtracking/v1/cost_tracking_service.js";
 import type { DeepPartial } from "../gen/costtracking/v1/cost_tracking_service.js";
+import {
+  EstimateCostRequest,
+  ListModelPricesRequest,
+  UpsertModelPriceRequest,
+  type EstimateCostResponse,
+  type ListModelPricesResponse,
+  type UpsertModelPriceResponse,
+} from "../gen/costtracking/v1/pricing.js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 
@@ -48,8 +56,36 @@ export {
   type DeepPartial,
 } from "../gen/costtracking/v1/cost_tracking_service.js";
 export { EventStatus } from "../gen/costtracking/v1/ledger.js";
-export { CostLineItem, PriceRef, TokenKind } from "../gen/costtracking/v1/pricing.js";
-export { Usage } from "../gen/costtracking/v1/usage.js";
+export {
+  CostEstimateItem,
+  CostHistoryBasis,
+  CostHistoryStats,
+  CostLineItem,
+  EstimateCostRequest,
+  EstimateCostResponse,
+  ExpectedModelUsage,
+  ExpectedUsageBasis,
+  ListModelPricesRequest,
+  ListModelPricesResponse,
+  ModelPrice,
+  PhasePlanBasis,
+  PlannedPhase,
+  PriceRates,
+  PriceRef,
+  PriceResolution,
+  QualityPreset,
+  RateUnit,
+  TokenKind,
+  UpsertModelPriceRequest,
+  UpsertModelPriceResponse,
+} from "../gen/costtracking/v1/pricing.js";
+export {
+  AnthropicUsage,
+  GeminiUsageMetadata,
+  OpenAiChatUsage,
+  OpenAiResponsesUsage,
+  Usage,
+} from "../gen/costtracking/v1/usage.js";
 export type { Timestamp } from "../gen/google/protobuf/timestamp.js";
 
 /** A failed call: the gRPC code, the service's stable reason (ErrorInfo) and any field violations. */
@@ -118,6 +154,12 @@ export interface CostTrackingClient {
   aggregateByTask(request: DeepPartial<AggregateByTaskRequest>): Promise<AggregateByTaskResponse>;
   aggregateByPeriod(request: DeepPartial<AggregateByPeriodRequest>): Promise<AggregateByPeriodResponse>;
   getStats(request: DeepPartial<GetStatsRequest>): Promise<GetStatsResponse>;
+  /** Lists a page of the price catalog; pass next_page_token back as page_token for the next page. */
+  listModelPrices(request: DeepPartial<ListModelPricesRequest>): Promise<ListModelPricesResponse>;
+  /** Adds a price version (idempotent: an equal version already in force adds nothing). */
+  upsertModelPrice(request: DeepPartial<UpsertModelPriceRequest>): Promise<UpsertModelPriceResponse>;
+  /** Estimates a task's cost from expected usage, a legacy phase plan or preset, or past tasks. */
+  estimateCost(request: DeepPartial<EstimateCostRequest>): Promise<EstimateCostResponse>;
   /** Closes the channel. */
   close(): void;
 }
@@ -168,6 +210,9 @@ export function createCostTrackingClient(address: string, options: ClientOptions
     aggregateByTask: (request) => invoke(raw.aggregateByTask, AggregateByTaskRequest.fromPartial(request)),
     aggregateByPeriod: (request) => invoke(raw.aggregateByPeriod, AggregateByPeriodRequest.fromPartial(request)),
     getStats: (request) => invoke(raw.getStats, GetStatsRequest.fromPartial(request)),
+    listModelPrices: (request) => invoke(raw.listModelPrices, ListModelPricesRequest.fromPartial(request)),
+    upsertModelPrice: (request) => invoke(raw.upsertModelPrice, UpsertModelPriceRequest.fromPartial(request)),
+    estimateCost: (request) => invoke(raw.estimateCost, EstimateCostRequest.fromPartial(request)),
     close: () => raw.close(),
   };
 }

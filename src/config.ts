@@ -40,6 +40,17 @@ export interface Config {
   readonly rateLimitPerSecond: number;
   /** How far above its rate a caller may burst, from RATE_LIMIT_BURST. */
   readonly rateLimitBurst: number;
+  /**
+   * A catalog model name whose price applies to calls whose model has no price, from DEFAULT_PRICE_MODEL; undefined
+   * (the default) records such calls as unpriced. The response names the entry (resolution DEFAULT_PRICE).
+   */
+  readonly defaultPriceModel: string | undefined;
+  /**
+   * How long the in-memory price catalog is used before its version is checked again, in milliseconds, from
+   * PRICE_CATALOG_MAX_STALENESS_MS. Prices written through this server apply at once; this bounds how late a price
+   * written by another process (the import command, another server) applies. 0: checked before every pricing.
+   */
+  readonly priceCatalogMaxStalenessMs: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -56,6 +67,8 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxStreamsPerCaller: 32,
   rateLimitPerSecond: 0,
   rateLimitBurst: 100,
+  defaultPriceModel: undefined,
+  priceCatalogMaxStalenessMs: 1000,
 });
 
 /** True for addresses only this machine can reach. */
@@ -142,6 +155,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (Boolean(text("TLS_CERT_FILE")) !== Boolean(text("TLS_KEY_FILE"))) problems.push("TLS_CERT_FILE and TLS_KEY_FILE go together");
   if (text("TLS_CLIENT_CA_FILE") && !text("TLS_CERT_FILE")) problems.push("TLS_CLIENT_CA_FILE needs TLS_CERT_FILE and TLS_KEY_FILE");
 
+  const defaultPriceModel = text("DEFAULT_PRICE_MODEL");
+  if (defaultPriceModel !== undefined && defaultPriceModel.length > 200) {
+    problems.push(`DEFAULT_PRICE_MODEL must be a catalog model name of at most 200 characters`);
+  }
+
   const config: Config = Object.freeze({
     listenAddress,
     databaseUrl,
@@ -156,6 +174,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxStreamsPerCaller: integer("MAX_STREAMS_PER_CALLER", DEFAULT_CONFIG.maxStreamsPerCaller, 1, 100_000),
     rateLimitPerSecond: integer("RATE_LIMIT_PER_SECOND", DEFAULT_CONFIG.rateLimitPerSecond, 0, 10_000_000),
     rateLimitBurst: integer("RATE_LIMIT_BURST", DEFAULT_CONFIG.rateLimitBurst, 1, 10_000_000),
+    defaultPriceModel,
+    priceCatalogMaxStalenessMs: integer("PRICE_CATALOG_MAX_STALENESS_MS", DEFAULT_CONFIG.priceCatalogMaxStalenessMs, 0, 3_600_000),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -88,3 +88,15 @@ export class QuotaExceededError extends DomainError {
     this.reason = reason;
   }
 }
+
+/** A model already has a different price version at exactly that effective time. Maps to ALREADY_EXISTS. */
+export class PriceVersionExistsError extends DomainError {
+  override name = "PriceVersionExistsError";
+  readonly reason = "PRICE_VERSION_EXISTS";
+  constructor(model: string, provider: string, effectiveTime: string, existingId: string) {
+    super(
+      `${provider}/${model} already has a different price version from ${effectiveTime} (${existingId}); versions are never edited: add one with another effective_time`,
+      { model, provider, effective_time: effectiveTime, price_id: existingId },
+    );
+  }
+}

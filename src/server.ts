@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { CostTrackingServiceService, type CostTrackingServiceServer } from "../gen/costtracking/v1/cost_tracking_service.js";
@@ -11,6 +12,9 @@ import { migrateToLatest } from "./db/migrator.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
 import { LedgerService } from "./ledger/ledger.service.js";
 import type { Logger } from "./logger.js";
+import { EstimateService } from "./pricing/estimate.service.js";
+import { PriceCatalogCache } from "./pricing/price-catalog-snapshot.js";
+import { PriceCatalogService } from "./pricing/price-catalog.service.js";
 import { pricingRpc } from "./pricing/pricing.rpc.js";
 import { PricingService } from "./pricing/pricing.service.js";
 import { InFlightCalls } from "./rpc/in-flight.js";
@@ -49,11 +53,14 @@ function serverCredentials(config: Config): ServerCredentials {
 
 /** Builds the one service implementation from its domains. */
 export function createImplementation(database: DatabaseHandle, config: Config, logger: Logger, clock: Clock): CostTrackingServiceServer {
-  const pricing = new PricingService(database.db);
+  const priceCatalog = new PriceCatalogCache(database.db, { maxStalenessMs: config.priceCatalogMaxStalenessMs });
+  const pricing = new PricingService(priceCatalog, { defaultPriceModel: config.defaultPriceModel });
+  const catalog = new PriceCatalogService(database.db, priceCatalog, randomUUID);
+  const estimates = new EstimateService(database.db, pricing);
   const ledger = new LedgerService(database.db, pricing, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
   const aggregation = new AggregationService(database.db, clock);
   return {
-    ...pricingRpc(pricing, clock, logger),
+    ...pricingRpc({ pricing, catalog, estimates }, clock, logger),
     ...ledgerRpc(ledger, logger),
     ...aggregationRpc(aggregation, logger),
   };

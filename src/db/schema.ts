@@ -19,7 +19,21 @@ export interface ModelPriceTable {
   cache_write_input_usd_per_mtok: Numeric | null;
   output_usd_per_mtok: Numeric;
   reasoning_output_usd_per_mtok: Numeric | null;
+  tier_threshold_input_tokens: BigIntText | null;
+  tier_input_usd_per_mtok: Numeric | null;
+  tier_cache_read_input_usd_per_mtok: Numeric | null;
+  tier_cache_write_input_usd_per_mtok: Numeric | null;
+  tier_output_usd_per_mtok: Numeric | null;
+  tier_reasoning_output_usd_per_mtok: Numeric | null;
+  source: string;
+  notes: string | null;
   created_at: ColumnType<string, never, never>;
+}
+
+/** One row: a counter raised by a trigger on every catalog write, so a snapshot can tell it is stale. */
+export interface PriceCatalogVersionTable {
+  singleton: ColumnType<boolean, never, never>;
+  version: BigIntText;
 }
 
 /** Every recorded event: API calls (kind 'api_call') and agent executions (kind 'agent_execution'). */
@@ -53,6 +67,7 @@ export interface LedgerEventTable {
 
 export interface Database {
   model_price: ModelPriceTable;
+  price_catalog_version: PriceCatalogVersionTable;
   ledger_event: LedgerEventTable;
 }
 

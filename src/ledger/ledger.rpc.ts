@@ -8,7 +8,7 @@ import type {
 import { Violations } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { formatMoney } from "../money.js";
-import { instantFromProto, priceRefToProto, statusFromProto, usageFromProto } from "../rpc/convert.js";
+import { instantFromProto, priceRefToProto, statusFromProto, usageShapeFromProto } from "../rpc/convert.js";
 import { unary } from "../rpc/handlers.js";
 import { identifier, nonNegativeInt64, text } from "../validation.js";
 import type { NewAgentExecution, NewApiCall } from "./ledger-event.js";
@@ -27,7 +27,7 @@ export function apiCallFromProto(request: TrackApiCallRequest, violations: Viola
     model: text(request.model, "model", 200, violations, true) ?? "",
     provider: text(request.provider, "provider", 100, violations)?.toLowerCase(),
     endpoint: text(request.endpoint, "endpoint", 500, violations),
-    usage: usageFromProto(request.usage, "usage", violations)!,
+    usage: usageShapeFromProto(request, violations)!,
     durationMs: nonNegativeInt64(request.durationMs, "duration_ms", violations),
     status: statusFromProto(request.status, "status", violations),
     errorMessage: text(request.errorMessage, "error_message", 2000, violations),

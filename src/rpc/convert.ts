@@ -4,15 +4,27 @@ import {
   TimeWindow as ProtoTimeWindow,
 } from "../../gen/costtracking/v1/aggregation.js";
 import { EventStatus as ProtoEventStatus } from "../../gen/costtracking/v1/ledger.js";
-import { TokenKind as ProtoTokenKind, type CostLineItem, type PriceRef } from "../../gen/costtracking/v1/pricing.js";
-import type { Usage as ProtoUsage } from "../../gen/costtracking/v1/usage.js";
+import {
+  PriceResolution as ProtoPriceResolution,
+  TokenKind as ProtoTokenKind,
+  type CostLineItem,
+  type PriceRef,
+} from "../../gen/costtracking/v1/pricing.js";
+import type {
+  AnthropicUsage,
+  GeminiUsageMetadata,
+  OpenAiChatUsage,
+  OpenAiResponsesUsage,
+  Usage as ProtoUsage,
+} from "../../gen/costtracking/v1/usage.js";
 import type { Timestamp } from "../../gen/google/protobuf/timestamp.js";
 import { isKnownTimeZone, type CostTotals, type EventFilter, type TimeWindow } from "../aggregation/event-filter.js";
 import type { Violations } from "../errors.js";
 import type { EventStatus } from "../ledger/ledger-event.js";
 import { formatMoney } from "../money.js";
-import type { LineItem, Price, TokenKind } from "../pricing/price.js";
+import type { LineItem, Price, PriceResolution, TokenKind } from "../pricing/price.js";
 import { usageFromFields, type Usage } from "../pricing/usage.js";
+import { usageFromAnthropic, usageFromGemini, usageFromOpenAiChat, usageFromOpenAiResponses } from "../pricing/usage-shapes.js";
 import { epochOfInstant, instantFromEpoch, type Instant } from "../time.js";
 import { identifier, text } from "../validation.js";
 
@@ -55,6 +67,40 @@ export function usageFromProto(usage: ProtoUsage | undefined, field: string, vio
     return undefined;
   }
   return usageFromFields(usage, field, violations);
+}
+
+/** The usage_shape oneof of CalculateCostRequest and TrackApiCallRequest (ts-proto: one optional field each). */
+export interface UsageShape {
+  usage?: ProtoUsage | undefined;
+  openaiChatUsage?: OpenAiChatUsage | undefined;
+  openaiResponsesUsage?: OpenAiResponsesUsage | undefined;
+  anthropicUsage?: AnthropicUsage | undefined;
+  geminiUsageMetadata?: GeminiUsageMetadata | undefined;
+}
+
+/**
+ * The canonical usage of a request's usage_shape oneof, whichever shape was sent; required. A request with no
+ * known shape (none set, or only a shape this server does not know) is a violation of "usage".
+ */
+export function usageShapeFromProto(shape: UsageShape, violations: Violations): Usage | undefined {
+  const sent = [
+    shape.usage && (() => usageFromFields(shape.usage!, "usage", violations)),
+    shape.openaiChatUsage && (() => usageFromOpenAiChat(shape.openaiChatUsage!, "openai_chat_usage", violations)),
+    shape.openaiResponsesUsage &&
+      (() => usageFromOpenAiResponses(shape.openaiResponsesUsage!, "openai_responses_usage", violations)),
+    shape.anthropicUsage && (() => usageFromAnthropic(shape.anthropicUsage!, "anthropic_usage", violations)),
+    shape.geminiUsageMetadata && (() => usageFromGemini(shape.geminiUsageMetadata!, "gemini_usage_metadata", violations)),
+  ].filter((read) => read !== undefined);
+  if (sent.length !== 1) {
+    violations.add(
+      "usage",
+      sent.length === 0
+        ? "is required: send one of usage, openai_chat_usage, openai_responses_usage, anthropic_usage, gemini_usage_metadata"
+        : "send exactly one usage shape",
+    );
+    return undefined;
+  }
+  return sent[0]!();
 }
 
 const WINDOW_FROM_PROTO: Partial<Record<number, TimeWindow>> = {
@@ -101,12 +147,23 @@ export function totalsToProto(totals: CostTotals): ProtoCostTotals {
   return { ...totals };
 }
 
+const RESOLUTION_TO_PROTO: Record<PriceResolution, ProtoPriceResolution> = {
+  exact: ProtoPriceResolution.PRICE_RESOLUTION_EXACT,
+  provider_prefix: ProtoPriceResolution.PRICE_RESOLUTION_PROVIDER_PREFIX,
+  tag: ProtoPriceResolution.PRICE_RESOLUTION_TAG,
+  snapshot: ProtoPriceResolution.PRICE_RESOLUTION_SNAPSHOT,
+  fine_tune: ProtoPriceResolution.PRICE_RESOLUTION_FINE_TUNE,
+  local_model: ProtoPriceResolution.PRICE_RESOLUTION_LOCAL_MODEL,
+  default_price: ProtoPriceResolution.PRICE_RESOLUTION_DEFAULT_PRICE,
+};
+
 export function priceRefToProto(price: Price): PriceRef {
   return {
     priceId: price.id,
     model: price.model,
     provider: price.provider,
     effectiveTime: instantToProto(price.effectiveFrom),
+    resolution: price.resolution ? RESOLUTION_TO_PROTO[price.resolution] : ProtoPriceResolution.PRICE_RESOLUTION_UNSPECIFIED,
   };
 }
 
@@ -124,5 +181,6 @@ export function lineItemToProto(item: LineItem): CostLineItem {
     tokens: item.tokens.toString(),
     rateUsdPerMillionTokens: formatMoney(item.ratePerMillion),
     amountUsd: formatMoney(item.amount),
+    tierRate: item.tierRate,
   };
 }

@@ -6,6 +6,7 @@ import { translateDatabaseError } from "../db/pg-errors.js";
 import {
   DomainError,
   PermissionDeniedError,
+  PriceVersionExistsError,
   QuotaExceededError,
   RequestIdReusedError,
   UnauthenticatedError,
@@ -28,6 +29,7 @@ function codeOf(error: DomainError): status {
   if (error instanceof UnauthenticatedError) return status.UNAUTHENTICATED;
   if (error instanceof PermissionDeniedError) return status.PERMISSION_DENIED;
   if (error instanceof QuotaExceededError) return status.RESOURCE_EXHAUSTED;
+  if (error instanceof PriceVersionExistsError) return status.ALREADY_EXISTS;
   return status.INTERNAL;
 }
 

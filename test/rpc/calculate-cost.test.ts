@@ -17,8 +17,8 @@ describe.each(ENGINES)("CalculateCost on %s", (engine) => {
     expect(response.unpriced).toBe(false);
     expect(response.price).toMatchObject({ model: "gpt-4o-mini", provider: "openai" });
     expect(response.lineItems).toEqual([
-      { kind: TokenKind.TOKEN_KIND_INPUT, tokens: "22361870", rateUsdPerMillionTokens: "0.15", amountUsd: "3.3542805" },
-      { kind: TokenKind.TOKEN_KIND_OUTPUT, tokens: "4088665", rateUsdPerMillionTokens: "0.6", amountUsd: "2.453199" },
+      { kind: TokenKind.TOKEN_KIND_INPUT, tokens: "22361870", rateUsdPerMillionTokens: "0.15", amountUsd: "3.3542805", tierRate: false },
+      { kind: TokenKind.TOKEN_KIND_OUTPUT, tokens: "4088665", rateUsdPerMillionTokens: "0.6", amountUsd: "2.453199", tierRate: false },
     ]);
   });
 

@@ -20,6 +20,12 @@ describe("loadConfig", () => {
     expect(config.maxClockSkewSeconds).toBe(60);
   });
 
+  it("reads the pricing settings, and refuses a bad staleness bound", () => {
+    const config = loadConfig({ DEFAULT_PRICE_MODEL: "gpt-4o-mini", PRICE_CATALOG_MAX_STALENESS_MS: "0" });
+    expect(config).toMatchObject({ defaultPriceModel: "gpt-4o-mini", priceCatalogMaxStalenessMs: 0 });
+    expect(() => loadConfig({ PRICE_CATALOG_MAX_STALENESS_MS: "soon" })).toThrow(/PRICE_CATALOG_MAX_STALENESS_MS/);
+  });
+
   it("reports every bad value at once", () => {
     let error: unknown;
     try {

@@ -14,6 +14,9 @@ const price = (input: string, output: string, extra: Partial<Price> = {}): Price
   cacheWriteInputPerMillion: undefined,
   outputPerMillion: new Money(output),
   reasoningOutputPerMillion: undefined,
+  tier: undefined,
+  source: "test",
+  notes: undefined,
   ...extra,
 });
 const usage = (input: bigint, output: bigint, parts: Partial<Usage> = {}): Usage => ({

@@ -26,8 +26,17 @@ import {
   timeWindowToJSON,
 } from "./aggregation.js";
 import { EventStatus, eventStatusFromJSON, eventStatusToJSON } from "./ledger.js";
-import { CostLineItem, PriceRef } from "./pricing.js";
-import { Usage } from "./usage.js";
+import {
+  CostLineItem,
+  EstimateCostRequest,
+  EstimateCostResponse,
+  ListModelPricesRequest,
+  ListModelPricesResponse,
+  PriceRef,
+  UpsertModelPriceRequest,
+  UpsertModelPriceResponse,
+} from "./pricing.js";
+import { AnthropicUsage, GeminiUsageMetadata, OpenAiChatUsage, OpenAiResponsesUsage, Usage } from "./usage.js";
 
 export const protobufPackage = "costtracking.v1";
 
@@ -40,11 +49,31 @@ export interface CalculateCostRequest {
    * characters.
    */
   model: string;
-  /** The provider, for example "openai". Optional: when empty, any provider's price for the model may apply. */
+  /**
+   * The provider, for example "openai". Optional: when empty, any provider's price for the model may apply (the
+   * newest in force; never the "legacy" price list, which applies only when named). See PriceResolution for how
+   * the model name is matched.
+   */
   provider: string;
   /** The canonical usage. */
   usage?:
     | Usage
+    | undefined;
+  /** The usage object of an OpenAI Chat Completions response, as sent by OpenAI. */
+  openaiChatUsage?:
+    | OpenAiChatUsage
+    | undefined;
+  /** The usage object of an OpenAI Responses API response, as sent by OpenAI. */
+  openaiResponsesUsage?:
+    | OpenAiResponsesUsage
+    | undefined;
+  /** The usage object of an Anthropic Messages response (input_tokens excludes the cache buckets). */
+  anthropicUsage?:
+    | AnthropicUsage
+    | undefined;
+  /** The usageMetadata object of a Gemini response (thinking tokens outside the candidates count). */
+  geminiUsageMetadata?:
+    | GeminiUsageMetadata
     | undefined;
   /** The time whose prices apply. Empty: now. */
   time?: Timestamp | undefined;
@@ -93,13 +122,32 @@ export interface TrackApiCallRequest {
   operation: string;
   /** The model that served the call, for example "gpt-4o-mini". Required; at most 200 characters. */
   model: string;
-  /** The provider that served the call, for example "openai". Optional; at most 100 characters. */
+  /**
+   * The provider that served the call, for example "openai". Optional; at most 100 characters. Narrows the prices
+   * that may apply, as in CalculateCostRequest.provider.
+   */
   provider: string;
   /** The API endpoint called, for example "/v1/chat/completions". Optional; at most 500 characters. */
   endpoint: string;
   /** The canonical usage. */
   usage?:
     | Usage
+    | undefined;
+  /** The usage object of an OpenAI Chat Completions response, as sent by OpenAI. */
+  openaiChatUsage?:
+    | OpenAiChatUsage
+    | undefined;
+  /** The usage object of an OpenAI Responses API response, as sent by OpenAI. */
+  openaiResponsesUsage?:
+    | OpenAiResponsesUsage
+    | undefined;
+  /** The usage object of an Anthropic Messages response (input_tokens excludes the cache buckets). */
+  anthropicUsage?:
+    | AnthropicUsage
+    | undefined;
+  /** The usageMetadata object of a Gemini response (thinking tokens outside the candidates count). */
+  geminiUsageMetadata?:
+    | GeminiUsageMetadata
     | undefined;
   /** How long the call took, in milliseconds. Zero or more. */
   durationMs: string;
@@ -267,7 +315,16 @@ export interface GetStatsResponse {
 }
 
 function createBaseCalculateCostRequest(): CalculateCostRequest {
-  return { model: "", provider: "", usage: undefined, time: undefined };
+  return {
+    model: "",
+    provider: "",
+    usage: undefined,
+    openaiChatUsage: undefined,
+    openaiResponsesUsage: undefined,
+    anthropicUsage: undefined,
+    geminiUsageMetadata: undefined,
+    time: undefined,
+  };
 }
 
 export const CalculateCostRequest: MessageFns<CalculateCostRequest> = {
@@ -280,6 +337,18 @@ export const CalculateCostRequest: MessageFns<CalculateCostRequest> = {
     }
     if (message.usage !== undefined) {
       Usage.encode(message.usage, writer.uint32(26).fork()).join();
+    }
+    if (message.openaiChatUsage !== undefined) {
+      OpenAiChatUsage.encode(message.openaiChatUsage, writer.uint32(42).fork()).join();
+    }
+    if (message.openaiResponsesUsage !== undefined) {
+      OpenAiResponsesUsage.encode(message.openaiResponsesUsage, writer.uint32(50).fork()).join();
+    }
+    if (message.anthropicUsage !== undefined) {
+      AnthropicUsage.encode(message.anthropicUsage, writer.uint32(58).fork()).join();
+    }
+    if (message.geminiUsageMetadata !== undefined) {
+      GeminiUsageMetadata.encode(message.geminiUsageMetadata, writer.uint32(66).fork()).join();
     }
     if (message.time !== undefined) {
       Timestamp.encode(message.time, writer.uint32(34).fork()).join();
@@ -324,6 +393,38 @@ export const CalculateCostRequest: MessageFns<CalculateCostRequest> = {
             message.usage = Usage.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.openaiChatUsage = OpenAiChatUsage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.openaiResponsesUsage = OpenAiResponsesUsage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.anthropicUsage = AnthropicUsage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.geminiUsageMetadata = GeminiUsageMetadata.decode(reader, reader.uint32());
+            continue;
+          }
           case 4: {
             if (tag !== 34) {
               break;
@@ -349,6 +450,26 @@ export const CalculateCostRequest: MessageFns<CalculateCostRequest> = {
       model: isSet(object.model) ? globalThis.String(object.model) : "",
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      openaiChatUsage: isSet(object.openaiChatUsage)
+        ? OpenAiChatUsage.fromJSON(object.openaiChatUsage)
+        : isSet(object.openai_chat_usage)
+        ? OpenAiChatUsage.fromJSON(object.openai_chat_usage)
+        : undefined,
+      openaiResponsesUsage: isSet(object.openaiResponsesUsage)
+        ? OpenAiResponsesUsage.fromJSON(object.openaiResponsesUsage)
+        : isSet(object.openai_responses_usage)
+        ? OpenAiResponsesUsage.fromJSON(object.openai_responses_usage)
+        : undefined,
+      anthropicUsage: isSet(object.anthropicUsage)
+        ? AnthropicUsage.fromJSON(object.anthropicUsage)
+        : isSet(object.anthropic_usage)
+        ? AnthropicUsage.fromJSON(object.anthropic_usage)
+        : undefined,
+      geminiUsageMetadata: isSet(object.geminiUsageMetadata)
+        ? GeminiUsageMetadata.fromJSON(object.geminiUsageMetadata)
+        : isSet(object.gemini_usage_metadata)
+        ? GeminiUsageMetadata.fromJSON(object.gemini_usage_metadata)
+        : undefined,
       time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
     };
   },
@@ -364,6 +485,18 @@ export const CalculateCostRequest: MessageFns<CalculateCostRequest> = {
     if (message.usage !== undefined) {
       obj.usage = Usage.toJSON(message.usage);
     }
+    if (message.openaiChatUsage !== undefined) {
+      obj.openaiChatUsage = OpenAiChatUsage.toJSON(message.openaiChatUsage);
+    }
+    if (message.openaiResponsesUsage !== undefined) {
+      obj.openaiResponsesUsage = OpenAiResponsesUsage.toJSON(message.openaiResponsesUsage);
+    }
+    if (message.anthropicUsage !== undefined) {
+      obj.anthropicUsage = AnthropicUsage.toJSON(message.anthropicUsage);
+    }
+    if (message.geminiUsageMetadata !== undefined) {
+      obj.geminiUsageMetadata = GeminiUsageMetadata.toJSON(message.geminiUsageMetadata);
+    }
     if (message.time !== undefined) {
       obj.time = fromTimestamp(message.time).toISOString();
     }
@@ -378,6 +511,18 @@ export const CalculateCostRequest: MessageFns<CalculateCostRequest> = {
     message.model = object.model ?? "";
     message.provider = object.provider ?? "";
     message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.openaiChatUsage = (object.openaiChatUsage !== undefined && object.openaiChatUsage !== null)
+      ? OpenAiChatUsage.fromPartial(object.openaiChatUsage)
+      : undefined;
+    message.openaiResponsesUsage = (object.openaiResponsesUsage !== undefined && object.openaiResponsesUsage !== null)
+      ? OpenAiResponsesUsage.fromPartial(object.openaiResponsesUsage)
+      : undefined;
+    message.anthropicUsage = (object.anthropicUsage !== undefined && object.anthropicUsage !== null)
+      ? AnthropicUsage.fromPartial(object.anthropicUsage)
+      : undefined;
+    message.geminiUsageMetadata = (object.geminiUsageMetadata !== undefined && object.geminiUsageMetadata !== null)
+      ? GeminiUsageMetadata.fromPartial(object.geminiUsageMetadata)
+      : undefined;
     message.time = (object.time !== undefined && object.time !== null) ? Timestamp.fromPartial(object.time) : undefined;
     return message;
   },
@@ -523,6 +668,10 @@ function createBaseTrackApiCallRequest(): TrackApiCallRequest {
     provider: "",
     endpoint: "",
     usage: undefined,
+    openaiChatUsage: undefined,
+    openaiResponsesUsage: undefined,
+    anthropicUsage: undefined,
+    geminiUsageMetadata: undefined,
     durationMs: "0",
     status: 0,
     errorMessage: "",
@@ -563,6 +712,18 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     }
     if (message.usage !== undefined) {
       Usage.encode(message.usage, writer.uint32(90).fork()).join();
+    }
+    if (message.openaiChatUsage !== undefined) {
+      OpenAiChatUsage.encode(message.openaiChatUsage, writer.uint32(122).fork()).join();
+    }
+    if (message.openaiResponsesUsage !== undefined) {
+      OpenAiResponsesUsage.encode(message.openaiResponsesUsage, writer.uint32(130).fork()).join();
+    }
+    if (message.anthropicUsage !== undefined) {
+      AnthropicUsage.encode(message.anthropicUsage, writer.uint32(138).fork()).join();
+    }
+    if (message.geminiUsageMetadata !== undefined) {
+      GeminiUsageMetadata.encode(message.geminiUsageMetadata, writer.uint32(146).fork()).join();
     }
     if (message.durationMs !== "0") {
       writer.uint32(96).int64(message.durationMs);
@@ -677,6 +838,38 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
             message.usage = Usage.decode(reader, reader.uint32());
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.openaiChatUsage = OpenAiChatUsage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.openaiResponsesUsage = OpenAiResponsesUsage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.anthropicUsage = AnthropicUsage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.geminiUsageMetadata = GeminiUsageMetadata.decode(reader, reader.uint32());
+            continue;
+          }
           case 12: {
             if (tag !== 96) {
               break;
@@ -750,6 +943,26 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       endpoint: isSet(object.endpoint) ? globalThis.String(object.endpoint) : "",
       usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      openaiChatUsage: isSet(object.openaiChatUsage)
+        ? OpenAiChatUsage.fromJSON(object.openaiChatUsage)
+        : isSet(object.openai_chat_usage)
+        ? OpenAiChatUsage.fromJSON(object.openai_chat_usage)
+        : undefined,
+      openaiResponsesUsage: isSet(object.openaiResponsesUsage)
+        ? OpenAiResponsesUsage.fromJSON(object.openaiResponsesUsage)
+        : isSet(object.openai_responses_usage)
+        ? OpenAiResponsesUsage.fromJSON(object.openai_responses_usage)
+        : undefined,
+      anthropicUsage: isSet(object.anthropicUsage)
+        ? AnthropicUsage.fromJSON(object.anthropicUsage)
+        : isSet(object.anthropic_usage)
+        ? AnthropicUsage.fromJSON(object.anthropic_usage)
+        : undefined,
+      geminiUsageMetadata: isSet(object.geminiUsageMetadata)
+        ? GeminiUsageMetadata.fromJSON(object.geminiUsageMetadata)
+        : isSet(object.gemini_usage_metadata)
+        ? GeminiUsageMetadata.fromJSON(object.gemini_usage_metadata)
+        : undefined,
       durationMs: isSet(object.durationMs)
         ? globalThis.String(object.durationMs)
         : isSet(object.duration_ms)
@@ -799,6 +1012,18 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     if (message.usage !== undefined) {
       obj.usage = Usage.toJSON(message.usage);
     }
+    if (message.openaiChatUsage !== undefined) {
+      obj.openaiChatUsage = OpenAiChatUsage.toJSON(message.openaiChatUsage);
+    }
+    if (message.openaiResponsesUsage !== undefined) {
+      obj.openaiResponsesUsage = OpenAiResponsesUsage.toJSON(message.openaiResponsesUsage);
+    }
+    if (message.anthropicUsage !== undefined) {
+      obj.anthropicUsage = AnthropicUsage.toJSON(message.anthropicUsage);
+    }
+    if (message.geminiUsageMetadata !== undefined) {
+      obj.geminiUsageMetadata = GeminiUsageMetadata.toJSON(message.geminiUsageMetadata);
+    }
     if (message.durationMs !== "0") {
       obj.durationMs = message.durationMs;
     }
@@ -829,6 +1054,18 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     message.provider = object.provider ?? "";
     message.endpoint = object.endpoint ?? "";
     message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.openaiChatUsage = (object.openaiChatUsage !== undefined && object.openaiChatUsage !== null)
+      ? OpenAiChatUsage.fromPartial(object.openaiChatUsage)
+      : undefined;
+    message.openaiResponsesUsage = (object.openaiResponsesUsage !== undefined && object.openaiResponsesUsage !== null)
+      ? OpenAiResponsesUsage.fromPartial(object.openaiResponsesUsage)
+      : undefined;
+    message.anthropicUsage = (object.anthropicUsage !== undefined && object.anthropicUsage !== null)
+      ? AnthropicUsage.fromPartial(object.anthropicUsage)
+      : undefined;
+    message.geminiUsageMetadata = (object.geminiUsageMetadata !== undefined && object.geminiUsageMetadata !== null)
+      ? GeminiUsageMetadata.fromPartial(object.geminiUsageMetadata)
+      : undefined;
     message.durationMs = object.durationMs ?? "0";
     message.status = object.status ?? 0;
     message.errorMessage = object.errorMessage ?? "";
@@ -2356,6 +2593,57 @@ export const CostTrackingServiceService = {
     responseSerialize: (value: GetStatsResponse): Buffer => Buffer.from(GetStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetStatsResponse => GetStatsResponse.decode(value),
   },
+  /**
+   * Lists the price versions in the catalog, every version of every model (history included), ordered by model,
+   * provider and effective time, optionally only those of one model or provider. Paged: see page_size and
+   * page_token. Returns INVALID_ARGUMENT for a page_token that is malformed or was issued for another filter.
+   */
+  listModelPrices: {
+    path: "/costtracking.v1.CostTrackingService/ListModelPrices" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListModelPricesRequest): Buffer =>
+      Buffer.from(ListModelPricesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListModelPricesRequest => ListModelPricesRequest.decode(value),
+    responseSerialize: (value: ListModelPricesResponse): Buffer =>
+      Buffer.from(ListModelPricesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListModelPricesResponse => ListModelPricesResponse.decode(value),
+  },
+  /**
+   * Adds a version of a model's price, in force from its effective time until the model's next version. History is
+   * never edited: a past cost keeps the price it was recorded with. Idempotent: a version equal to the one already
+   * in force at that time (the same request sent again, for example) adds nothing and returns that version with
+   * created = false. Returns INVALID_ARGUMENT naming the field for a bad rate, unit or time (a rate of USD 0.001 or
+   * more per token is refused as implausible), and ALREADY_EXISTS (reason PRICE_VERSION_EXISTS) when the model
+   * already has a different version at exactly that effective time.
+   */
+  upsertModelPrice: {
+    path: "/costtracking.v1.CostTrackingService/UpsertModelPrice" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpsertModelPriceRequest): Buffer =>
+      Buffer.from(UpsertModelPriceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpsertModelPriceRequest => UpsertModelPriceRequest.decode(value),
+    responseSerialize: (value: UpsertModelPriceResponse): Buffer =>
+      Buffer.from(UpsertModelPriceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): UpsertModelPriceResponse => UpsertModelPriceResponse.decode(value),
+  },
+  /**
+   * Estimates what a task will cost before it runs: from the usage expected per model, from a phase plan or a
+   * quality preset of the legacy calculator (with its +-20% range), or from the recorded costs of past tasks of the
+   * same operation or agent (p50 and p90, with the sample size). Records nothing. Returns INVALID_ARGUMENT naming
+   * the field for a missing or malformed basis.
+   */
+  estimateCost: {
+    path: "/costtracking.v1.CostTrackingService/EstimateCost" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EstimateCostRequest): Buffer => Buffer.from(EstimateCostRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EstimateCostRequest => EstimateCostRequest.decode(value),
+    responseSerialize: (value: EstimateCostResponse): Buffer =>
+      Buffer.from(EstimateCostResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EstimateCostResponse => EstimateCostResponse.decode(value),
+  },
 } as const;
 
 export interface CostTrackingServiceServer extends UntypedServiceImplementation {
@@ -2391,6 +2679,28 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
    * events that match a filter, over a time range given explicitly or by a word such as "today" or "last_24h".
    */
   getStats: handleUnaryCall<GetStatsRequest, GetStatsResponse>;
+  /**
+   * Lists the price versions in the catalog, every version of every model (history included), ordered by model,
+   * provider and effective time, optionally only those of one model or provider. Paged: see page_size and
+   * page_token. Returns INVALID_ARGUMENT for a page_token that is malformed or was issued for another filter.
+   */
+  listModelPrices: handleUnaryCall<ListModelPricesRequest, ListModelPricesResponse>;
+  /**
+   * Adds a version of a model's price, in force from its effective time until the model's next version. History is
+   * never edited: a past cost keeps the price it was recorded with. Idempotent: a version equal to the one already
+   * in force at that time (the same request sent again, for example) adds nothing and returns that version with
+   * created = false. Returns INVALID_ARGUMENT naming the field for a bad rate, unit or time (a rate of USD 0.001 or
+   * more per token is refused as implausible), and ALREADY_EXISTS (reason PRICE_VERSION_EXISTS) when the model
+   * already has a different version at exactly that effective time.
+   */
+  upsertModelPrice: handleUnaryCall<UpsertModelPriceRequest, UpsertModelPriceResponse>;
+  /**
+   * Estimates what a task will cost before it runs: from the usage expected per model, from a phase plan or a
+   * quality preset of the legacy calculator (with its +-20% range), or from the recorded costs of past tasks of the
+   * same operation or agent (p50 and p90, with the sample size). Records nothing. Returns INVALID_ARGUMENT naming
+   * the field for a missing or malformed basis.
+   */
+  estimateCost: handleUnaryCall<EstimateCostRequest, EstimateCostResponse>;
 }
 
 export interface CostTrackingServiceClient extends Client {
@@ -2509,6 +2819,70 @@ export interface CostTrackingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetStatsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Lists the price versions in the catalog, every version of every model (history included), ordered by model,
+   * provider and effective time, optionally only those of one model or provider. Paged: see page_size and
+   * page_token. Returns INVALID_ARGUMENT for a page_token that is malformed or was issued for another filter.
+   */
+  listModelPrices(
+    request: ListModelPricesRequest,
+    callback: (error: ServiceError | null, response: ListModelPricesResponse) => void,
+  ): ClientUnaryCall;
+  listModelPrices(
+    request: ListModelPricesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListModelPricesResponse) => void,
+  ): ClientUnaryCall;
+  listModelPrices(
+    request: ListModelPricesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListModelPricesResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds a version of a model's price, in force from its effective time until the model's next version. History is
+   * never edited: a past cost keeps the price it was recorded with. Idempotent: a version equal to the one already
+   * in force at that time (the same request sent again, for example) adds nothing and returns that version with
+   * created = false. Returns INVALID_ARGUMENT naming the field for a bad rate, unit or time (a rate of USD 0.001 or
+   * more per token is refused as implausible), and ALREADY_EXISTS (reason PRICE_VERSION_EXISTS) when the model
+   * already has a different version at exactly that effective time.
+   */
+  upsertModelPrice(
+    request: UpsertModelPriceRequest,
+    callback: (error: ServiceError | null, response: UpsertModelPriceResponse) => void,
+  ): ClientUnaryCall;
+  upsertModelPrice(
+    request: UpsertModelPriceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: UpsertModelPriceResponse) => void,
+  ): ClientUnaryCall;
+  upsertModelPrice(
+    request: UpsertModelPriceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: UpsertModelPriceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Estimates what a task will cost before it runs: from the usage expected per model, from a phase plan or a
+   * quality preset of the legacy calculator (with its +-20% range), or from the recorded costs of past tasks of the
+   * same operation or agent (p50 and p90, with the sample size). Records nothing. Returns INVALID_ARGUMENT naming
+   * the field for a missing or malformed basis.
+   */
+  estimateCost(
+    request: EstimateCostRequest,
+    callback: (error: ServiceError | null, response: EstimateCostResponse) => void,
+  ): ClientUnaryCall;
+  estimateCost(
+    request: EstimateCostRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EstimateCostResponse) => void,
+  ): ClientUnaryCall;
+  estimateCost(
+    request: EstimateCostRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EstimateCostResponse) => void,
   ): ClientUnaryCall;
 }
 

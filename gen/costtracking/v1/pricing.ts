@@ -4,6 +4,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { Usage } from "./usage.js";
 
 export const protobufPackage = "costtracking.v1";
 
@@ -73,6 +74,200 @@ export function tokenKindToJSON(object: TokenKind): string {
   }
 }
 
+/**
+ * PriceResolution says how the model name a caller sent was matched to a catalog entry. The resolver tries, in this
+ * order: the exact name; the name without a provider prefix ("openai/gpt-4o" -> "gpt-4o" of provider "openai");
+ * without a ":tag" ("llama3:8b" -> "llama3"); without a dated snapshot suffix ("gpt-4o-2024-08-06" -> "gpt-4o",
+ * "claude-3-5-sonnet-20241022" -> "claude-3-5-sonnet"), only when the dated name has no price of its own. A
+ * fine-tuned id ("ft:<base>:...") is priced only by a fine-tune price ("ft:<base>"), never by the base model's.
+ * Every "ollama/*" model and provider "ollama" is free. Without a provider, the "legacy" price list is never used.
+ */
+export enum PriceResolution {
+  /** PRICE_RESOLUTION_UNSPECIFIED - Not known. */
+  PRICE_RESOLUTION_UNSPECIFIED = 0,
+  /** PRICE_RESOLUTION_EXACT - The catalog has the name exactly. */
+  PRICE_RESOLUTION_EXACT = 1,
+  /**
+   * PRICE_RESOLUTION_PROVIDER_PREFIX - The name without its provider prefix, or the provider's prefixed catalog name ("azure/gpt-4o" for model
+   * "gpt-4o" of provider "azure").
+   */
+  PRICE_RESOLUTION_PROVIDER_PREFIX = 2,
+  /** PRICE_RESOLUTION_TAG - The name without its ":tag" suffix. */
+  PRICE_RESOLUTION_TAG = 3,
+  /** PRICE_RESOLUTION_SNAPSHOT - The name without its dated snapshot suffix. */
+  PRICE_RESOLUTION_SNAPSHOT = 4,
+  /** PRICE_RESOLUTION_FINE_TUNE - A fine-tune price: "ft:<base>" (or "ft:<base without snapshot suffix>") for a fine-tuned id "ft:<base>:...". */
+  PRICE_RESOLUTION_FINE_TUNE = 5,
+  /** PRICE_RESOLUTION_LOCAL_MODEL - The local-model rule: every ollama model costs 0 (catalog entry "ollama/*"). */
+  PRICE_RESOLUTION_LOCAL_MODEL = 6,
+  /** PRICE_RESOLUTION_DEFAULT_PRICE - No price matched; the configured default price (DEFAULT_PRICE_MODEL) applied. */
+  PRICE_RESOLUTION_DEFAULT_PRICE = 7,
+  UNRECOGNIZED = -1,
+}
+
+export function priceResolutionFromJSON(object: any): PriceResolution {
+  switch (object) {
+    case 0:
+    case "PRICE_RESOLUTION_UNSPECIFIED":
+      return PriceResolution.PRICE_RESOLUTION_UNSPECIFIED;
+    case 1:
+    case "PRICE_RESOLUTION_EXACT":
+      return PriceResolution.PRICE_RESOLUTION_EXACT;
+    case 2:
+    case "PRICE_RESOLUTION_PROVIDER_PREFIX":
+      return PriceResolution.PRICE_RESOLUTION_PROVIDER_PREFIX;
+    case 3:
+    case "PRICE_RESOLUTION_TAG":
+      return PriceResolution.PRICE_RESOLUTION_TAG;
+    case 4:
+    case "PRICE_RESOLUTION_SNAPSHOT":
+      return PriceResolution.PRICE_RESOLUTION_SNAPSHOT;
+    case 5:
+    case "PRICE_RESOLUTION_FINE_TUNE":
+      return PriceResolution.PRICE_RESOLUTION_FINE_TUNE;
+    case 6:
+    case "PRICE_RESOLUTION_LOCAL_MODEL":
+      return PriceResolution.PRICE_RESOLUTION_LOCAL_MODEL;
+    case 7:
+    case "PRICE_RESOLUTION_DEFAULT_PRICE":
+      return PriceResolution.PRICE_RESOLUTION_DEFAULT_PRICE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PriceResolution.UNRECOGNIZED;
+  }
+}
+
+export function priceResolutionToJSON(object: PriceResolution): string {
+  switch (object) {
+    case PriceResolution.PRICE_RESOLUTION_UNSPECIFIED:
+      return "PRICE_RESOLUTION_UNSPECIFIED";
+    case PriceResolution.PRICE_RESOLUTION_EXACT:
+      return "PRICE_RESOLUTION_EXACT";
+    case PriceResolution.PRICE_RESOLUTION_PROVIDER_PREFIX:
+      return "PRICE_RESOLUTION_PROVIDER_PREFIX";
+    case PriceResolution.PRICE_RESOLUTION_TAG:
+      return "PRICE_RESOLUTION_TAG";
+    case PriceResolution.PRICE_RESOLUTION_SNAPSHOT:
+      return "PRICE_RESOLUTION_SNAPSHOT";
+    case PriceResolution.PRICE_RESOLUTION_FINE_TUNE:
+      return "PRICE_RESOLUTION_FINE_TUNE";
+    case PriceResolution.PRICE_RESOLUTION_LOCAL_MODEL:
+      return "PRICE_RESOLUTION_LOCAL_MODEL";
+    case PriceResolution.PRICE_RESOLUTION_DEFAULT_PRICE:
+      return "PRICE_RESOLUTION_DEFAULT_PRICE";
+    case PriceResolution.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * RateUnit is the number of tokens a rate in an UpsertModelPriceRequest is quoted for. Rates are stored per million
+ * tokens, converted exactly (x 1,000,000 per token, x 1,000 per thousand).
+ */
+export enum RateUnit {
+  /** RATE_UNIT_UNSPECIFIED - Not a unit; refused with INVALID_ARGUMENT, so a rate is never stored in a unit the caller did not mean. */
+  RATE_UNIT_UNSPECIFIED = 0,
+  /** RATE_UNIT_PER_TOKEN - USD per token, as in "input_cost_per_token": 3e-06. */
+  RATE_UNIT_PER_TOKEN = 1,
+  /** RATE_UNIT_PER_THOUSAND_TOKENS - USD per 1,000 tokens, as in older price lists. */
+  RATE_UNIT_PER_THOUSAND_TOKENS = 2,
+  /** RATE_UNIT_PER_MILLION_TOKENS - USD per 1,000,000 tokens, as providers quote today. */
+  RATE_UNIT_PER_MILLION_TOKENS = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function rateUnitFromJSON(object: any): RateUnit {
+  switch (object) {
+    case 0:
+    case "RATE_UNIT_UNSPECIFIED":
+      return RateUnit.RATE_UNIT_UNSPECIFIED;
+    case 1:
+    case "RATE_UNIT_PER_TOKEN":
+      return RateUnit.RATE_UNIT_PER_TOKEN;
+    case 2:
+    case "RATE_UNIT_PER_THOUSAND_TOKENS":
+      return RateUnit.RATE_UNIT_PER_THOUSAND_TOKENS;
+    case 3:
+    case "RATE_UNIT_PER_MILLION_TOKENS":
+      return RateUnit.RATE_UNIT_PER_MILLION_TOKENS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RateUnit.UNRECOGNIZED;
+  }
+}
+
+export function rateUnitToJSON(object: RateUnit): string {
+  switch (object) {
+    case RateUnit.RATE_UNIT_UNSPECIFIED:
+      return "RATE_UNIT_UNSPECIFIED";
+    case RateUnit.RATE_UNIT_PER_TOKEN:
+      return "RATE_UNIT_PER_TOKEN";
+    case RateUnit.RATE_UNIT_PER_THOUSAND_TOKENS:
+      return "RATE_UNIT_PER_THOUSAND_TOKENS";
+    case RateUnit.RATE_UNIT_PER_MILLION_TOKENS:
+      return "RATE_UNIT_PER_MILLION_TOKENS";
+    case RateUnit.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * QualityPreset is one of the legacy calculator's default model choices for the six content phases (research,
+ * outline, draft, assess, refine, finalize).
+ */
+export enum QualityPreset {
+  /** QUALITY_PRESET_UNSPECIFIED - Not a preset. */
+  QUALITY_PRESET_UNSPECIFIED = 0,
+  /** QUALITY_PRESET_FAST - Every phase on ollama/mistral: $0. */
+  QUALITY_PRESET_FAST = 1,
+  /** QUALITY_PRESET_BALANCED - draft and refine on gpt-3.5-turbo, the others on ollama/mistral: $0.00875. */
+  QUALITY_PRESET_BALANCED = 2,
+  /** QUALITY_PRESET_QUALITY - draft and refine on gpt-4, the others on gpt-3.5-turbo: $0.234625. */
+  QUALITY_PRESET_QUALITY = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function qualityPresetFromJSON(object: any): QualityPreset {
+  switch (object) {
+    case 0:
+    case "QUALITY_PRESET_UNSPECIFIED":
+      return QualityPreset.QUALITY_PRESET_UNSPECIFIED;
+    case 1:
+    case "QUALITY_PRESET_FAST":
+      return QualityPreset.QUALITY_PRESET_FAST;
+    case 2:
+    case "QUALITY_PRESET_BALANCED":
+      return QualityPreset.QUALITY_PRESET_BALANCED;
+    case 3:
+    case "QUALITY_PRESET_QUALITY":
+      return QualityPreset.QUALITY_PRESET_QUALITY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return QualityPreset.UNRECOGNIZED;
+  }
+}
+
+export function qualityPresetToJSON(object: QualityPreset): string {
+  switch (object) {
+    case QualityPreset.QUALITY_PRESET_UNSPECIFIED:
+      return "QUALITY_PRESET_UNSPECIFIED";
+    case QualityPreset.QUALITY_PRESET_FAST:
+      return "QUALITY_PRESET_FAST";
+    case QualityPreset.QUALITY_PRESET_BALANCED:
+      return "QUALITY_PRESET_BALANCED";
+    case QualityPreset.QUALITY_PRESET_QUALITY:
+      return "QUALITY_PRESET_QUALITY";
+    case QualityPreset.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** PriceRef names the catalog entry and version that priced a call, so every cost can be explained and checked. */
 export interface PriceRef {
   /** The price version's identifier in the catalog; stable for ever. */
@@ -85,7 +280,14 @@ export interface PriceRef {
   /** The provider the price belongs to, for example "openai". */
   provider: string;
   /** The time from which this price version is in force. It stays in force until the next version of the model. */
-  effectiveTime?: Timestamp | undefined;
+  effectiveTime?:
+    | Timestamp
+    | undefined;
+  /**
+   * How the model name of the request matched this entry. PRICE_RESOLUTION_UNSPECIFIED when not known (the
+   * original event of a duplicate TrackApiCall stores only the price version).
+   */
+  resolution: PriceResolution;
 }
 
 /** CostLineItem is one kind of token of a call, multiplied by its rate: tokens x rate / 1,000,000 = amount. */
@@ -98,10 +300,276 @@ export interface CostLineItem {
   rateUsdPerMillionTokens: string;
   /** The exact amount in USD, as a decimal string without exponent, such as "0.000215". */
   amountUsd: string;
+  /**
+   * True when the rate is the price's whole-request tier rate: the call's input tokens were above the tier's
+   * threshold, so every token of the call is billed at the tier rates.
+   */
+  tierRate: boolean;
+}
+
+/**
+ * PriceRates are the rates of a price, one per kind of token, as exact decimal strings without exponent (for
+ * example "2.5"). An empty cache or reasoning rate means the input or output rate applies to those tokens.
+ */
+export interface PriceRates {
+  /** The rate of input tokens that were neither read from nor written to a cache. Required. */
+  input: string;
+  /** The rate of input tokens read from the prompt cache. Empty: the input rate. */
+  cacheReadInput: string;
+  /** The rate of input tokens written to the prompt cache. Empty: the input rate. */
+  cacheWriteInput: string;
+  /** The rate of output tokens. Required. */
+  output: string;
+  /** The rate of reasoning output tokens. Empty: the output rate. */
+  reasoningOutput: string;
+}
+
+/** ModelPrice is one version of a model's price in the catalog. Versions are only ever added. */
+export interface ModelPrice {
+  /** The version's identifier; stable for ever, and stored with every call it priced. */
+  priceId: string;
+  /** The catalog model name, for example "gpt-4o", "azure/gpt-4o", "ft:gpt-4o-mini" or "ollama/*". */
+  model: string;
+  /** The provider, for example "openai". "legacy" is the legacy calculator's price list. */
+  provider: string;
+  /** The version is in force from this time until the next version of the same model and provider. */
+  effectiveTime?:
+    | Timestamp
+    | undefined;
+  /** The base rates in USD per million tokens. */
+  ratesUsdPerMillionTokens?:
+    | PriceRates
+    | undefined;
+  /**
+   * The whole-request tier threshold: above this many input tokens (cache reads and writes included) every token
+   * of a call is billed at tier_rates_usd_per_million_tokens; at exactly the threshold the base rates apply. 0: no
+   * tier.
+   */
+  tierThresholdInputTokens: string;
+  /** The tier's rates in USD per million tokens. Absent when there is no tier. */
+  tierRatesUsdPerMillionTokens?:
+    | PriceRates
+    | undefined;
+  /** Where the version came from: "seed", "rule", "legacy:MODEL_COSTS", "legacy:MODEL_PRICING", "litellm", "api". */
+  source: string;
+  /** Free text about the version, for example the rates as originally quoted. Empty when none. */
+  notes: string;
+  /** When the version was added to the catalog. */
+  createTime?: Timestamp | undefined;
+}
+
+/** ListModelPricesRequest asks for a page of the price catalog. */
+export interface ListModelPricesRequest {
+  /** The most versions to return. 0: 100. At most 1,000 (larger values are lowered to 1,000); negative is refused. */
+  pageSize: number;
+  /**
+   * The next_page_token of the previous page, unchanged; empty for the first page. A token is only valid with the
+   * same model and provider filter.
+   */
+  pageToken: string;
+  /** Only versions of this catalog model name (exact). Empty: every model. */
+  model: string;
+  /** Only versions of this provider (exact, lower case). Empty: every provider. */
+  provider: string;
+}
+
+/** ListModelPricesResponse is a page of the price catalog. */
+export interface ListModelPricesResponse {
+  /** The versions, ordered by model and provider (byte order, whatever the database's locale) and effective time. */
+  modelPrices: ModelPrice[];
+  /** The token of the next page; empty when this is the last page. */
+  nextPageToken: string;
+}
+
+/** UpsertModelPriceRequest adds a version of a model's price. */
+export interface UpsertModelPriceRequest {
+  /** The catalog model name, for example "gpt-4o" or "ft:gpt-4o-mini". Required; at most 200 characters. */
+  model: string;
+  /** The provider, for example "openai". Required; at most 100 characters; stored in lower case. */
+  provider: string;
+  /** When the version comes into force. Empty: now. May be in the past: calls already recorded keep their costs. */
+  effectiveTime?:
+    | Timestamp
+    | undefined;
+  /** The unit the rates below are quoted in. Required. */
+  rateUnit: RateUnit;
+  /** The base rates in rate_unit. Required: input and output. */
+  rates?:
+    | PriceRates
+    | undefined;
+  /**
+   * A whole-request tier's threshold in input tokens (cache reads and writes included); 0: no tier. Above it every
+   * token of a call is billed at tier_rates; at exactly the threshold the base rates apply.
+   */
+  tierThresholdInputTokens: string;
+  /**
+   * The tier's rates in rate_unit; required with a threshold, refused without one. A tier must price every kind the
+   * base rates price explicitly (a cache-read rate, for example), so no tier rate is ever guessed.
+   */
+  tierRates?:
+    | PriceRates
+    | undefined;
+  /** Where the price comes from, for example a price page's URL. Empty: "api". At most 200 characters. */
+  source: string;
+  /** Free text about the version. At most 2,000 characters. */
+  notes: string;
+}
+
+/** UpsertModelPriceResponse is the version in force from the requested time. */
+export interface UpsertModelPriceResponse {
+  /** The version added, or the equal version that was already in force at that time. */
+  modelPrice?:
+    | ModelPrice
+    | undefined;
+  /** True when a new version was added; false when an equal version was already in force (nothing changed). */
+  created: boolean;
+}
+
+/** EstimateCostRequest asks what a task will cost before it runs. */
+export interface EstimateCostRequest {
+  /** The usage expected per model: priced exactly with the prices in force at `time`. */
+  expectedUsage?:
+    | ExpectedUsageBasis
+    | undefined;
+  /** The legacy calculator's per-phase plan or quality preset, priced with its price list (provider "legacy"). */
+  phasePlan?:
+    | PhasePlanBasis
+    | undefined;
+  /** The recorded costs of past tasks of the same operation or agent. */
+  history?:
+    | CostHistoryBasis
+    | undefined;
+  /** The time whose prices apply to expected_usage. Empty: now. */
+  time?: Timestamp | undefined;
+}
+
+/** ExpectedUsageBasis is the usage a task is expected to have, per model. */
+export interface ExpectedUsageBasis {
+  /** The expected calls, one entry per model (or per model and operation). 1 to 1,000 entries. */
+  usages: ExpectedModelUsage[];
+}
+
+/** ExpectedModelUsage is the usage expected from one model. */
+export interface ExpectedModelUsage {
+  /** The model, as a call would name it. Required; at most 200 characters. */
+  model: string;
+  /** The provider. Optional, as in CalculateCostRequest. */
+  provider: string;
+  /** What the usage is for, for example a phase. Optional; at most 100 characters; echoed in the estimate. */
+  operation: string;
+  /** The expected usage (summed over the calls). Required. */
+  usage?: Usage | undefined;
+}
+
+/**
+ * PhasePlanBasis is the legacy calculator's input: either a quality preset, or a model per phase with optional
+ * token counts. Phases without a token count use the legacy defaults (research 2,000, outline 1,000, draft 3,000,
+ * assess 1,500, refine 2,000, finalize 1,000, image_selection 500, any other phase 1,000). Tokens are counted
+ * without an input/output split, as the legacy price list's blended rates did; a token count of 0 is 0 (the legacy
+ * calculator wrongly replaced 0 with the default).
+ */
+export interface PhasePlanBasis {
+  /** A quality preset: the legacy default models for the six content phases. Exactly one of preset and phases. */
+  preset: QualityPreset;
+  /** The phases, each with its model. Exactly one of preset and phases; at most 100 phases. */
+  phases: PlannedPhase[];
+}
+
+/** PlannedPhase is one phase of a plan. */
+export interface PlannedPhase {
+  /** The phase (operation), for example "draft". Required; at most 100 characters. */
+  operation: string;
+  /** The model of the phase, for example "gpt-4" or "ollama/mistral". Required; at most 200 characters. */
+  model: string;
+  /** The tokens of the phase. Absent: the phase's legacy default. */
+  tokens?: string | undefined;
+}
+
+/**
+ * CostHistoryBasis selects the past tasks an estimate learns from: every task with at least one recorded API call
+ * of the operation and/or agent. At least one of operation and agent_id is required.
+ */
+export interface CostHistoryBasis {
+  /** Only calls of this operation count toward a task's cost. At most 100 characters. */
+  operation: string;
+  /** Only calls of this agent count toward a task's cost. Optional identifier. */
+  agentId: string;
+  /** Only calls from this time on. Empty: all recorded history. */
+  startTime?: Timestamp | undefined;
+}
+
+/** EstimateCostResponse is an estimate of a task's cost. */
+export interface EstimateCostResponse {
+  /**
+   * The expected cost in USD, exact: the sum of the priced items, or for a history basis the median (p50). Absent
+   * when nothing could be priced (no item had a price, or no past task matched).
+   */
+  costUsd?:
+    | string
+    | undefined;
+  /** For a phase plan: the low end of the legacy range, max(0, 0.8 x cost_usd). Absent otherwise. */
+  lowCostUsd?:
+    | string
+    | undefined;
+  /** For a phase plan: the high end of the legacy range, 1.2 x cost_usd. Absent otherwise. */
+  highCostUsd?:
+    | string
+    | undefined;
+  /** The estimate per model (expected usage) or per phase (phase plan), in request order. Empty for a history basis. */
+  items: CostEstimateItem[];
+  /** The number of items without a price: their cost is not in cost_usd. */
+  unpricedItemCount: string;
+  /** The total tokens of the items (input plus output). */
+  totalTokens: string;
+  /** For a history basis: the statistics of the past tasks. Absent otherwise. */
+  history?: CostHistoryStats | undefined;
+}
+
+/** CostEstimateItem is the estimated cost of one model's usage or one phase. */
+export interface CostEstimateItem {
+  /** The operation (phase) of the item, as given. Empty when none was given. */
+  operation: string;
+  /** The model, as given. */
+  model: string;
+  /** The usage that was priced. For a phase the tokens are input tokens (the legacy rates are blended). */
+  usage?:
+    | Usage
+    | undefined;
+  /** The exact cost in USD. Absent when the model has no price. */
+  costUsd?:
+    | string
+    | undefined;
+  /** True when no price was found for the model. */
+  unpriced: boolean;
+  /** The catalog entry and version that priced the item. Absent when unpriced. */
+  price?:
+    | PriceRef
+    | undefined;
+  /** The cost per kind of token. Empty when unpriced. */
+  lineItems: CostLineItem[];
+}
+
+/**
+ * CostHistoryStats summarises the recorded cost of past tasks. Percentiles are nearest-rank (an actual task's
+ * cost, exact), not interpolated.
+ */
+export interface CostHistoryStats {
+  /** The number of past tasks the percentiles are computed over. */
+  sampleSize: string;
+  /** The median task cost in USD. Absent when sample_size is 0. */
+  p50CostUsd?:
+    | string
+    | undefined;
+  /** The 90th percentile task cost in USD. Absent when sample_size is 0. */
+  p90CostUsd?:
+    | string
+    | undefined;
+  /** Matching tasks left out because at least one of their calls was unpriced (their cost is not known). */
+  excludedUnpricedTaskCount: string;
 }
 
 function createBasePriceRef(): PriceRef {
-  return { priceId: "", model: "", provider: "", effectiveTime: undefined };
+  return { priceId: "", model: "", provider: "", effectiveTime: undefined, resolution: 0 };
 }
 
 export const PriceRef: MessageFns<PriceRef> = {
@@ -117,6 +585,9 @@ export const PriceRef: MessageFns<PriceRef> = {
     }
     if (message.effectiveTime !== undefined) {
       Timestamp.encode(message.effectiveTime, writer.uint32(34).fork()).join();
+    }
+    if (message.resolution !== 0) {
+      writer.uint32(40).int32(message.resolution);
     }
     return writer;
   },
@@ -166,6 +637,14 @@ export const PriceRef: MessageFns<PriceRef> = {
             message.effectiveTime = Timestamp.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.resolution = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -192,6 +671,7 @@ export const PriceRef: MessageFns<PriceRef> = {
         : isSet(object.effective_time)
         ? fromJsonTimestamp(object.effective_time)
         : undefined,
+      resolution: isSet(object.resolution) ? priceResolutionFromJSON(object.resolution) : 0,
     };
   },
 
@@ -209,6 +689,9 @@ export const PriceRef: MessageFns<PriceRef> = {
     if (message.effectiveTime !== undefined) {
       obj.effectiveTime = fromTimestamp(message.effectiveTime).toISOString();
     }
+    if (message.resolution !== 0) {
+      obj.resolution = priceResolutionToJSON(message.resolution);
+    }
     return obj;
   },
 
@@ -223,12 +706,13 @@ export const PriceRef: MessageFns<PriceRef> = {
     message.effectiveTime = (object.effectiveTime !== undefined && object.effectiveTime !== null)
       ? Timestamp.fromPartial(object.effectiveTime)
       : undefined;
+    message.resolution = object.resolution ?? 0;
     return message;
   },
 };
 
 function createBaseCostLineItem(): CostLineItem {
-  return { kind: 0, tokens: "0", rateUsdPerMillionTokens: "", amountUsd: "" };
+  return { kind: 0, tokens: "0", rateUsdPerMillionTokens: "", amountUsd: "", tierRate: false };
 }
 
 export const CostLineItem: MessageFns<CostLineItem> = {
@@ -244,6 +728,9 @@ export const CostLineItem: MessageFns<CostLineItem> = {
     }
     if (message.amountUsd !== "") {
       writer.uint32(34).string(message.amountUsd);
+    }
+    if (message.tierRate !== false) {
+      writer.uint32(40).bool(message.tierRate);
     }
     return writer;
   },
@@ -293,6 +780,14 @@ export const CostLineItem: MessageFns<CostLineItem> = {
             message.amountUsd = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.tierRate = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -319,6 +814,11 @@ export const CostLineItem: MessageFns<CostLineItem> = {
         : isSet(object.amount_usd)
         ? globalThis.String(object.amount_usd)
         : "",
+      tierRate: isSet(object.tierRate)
+        ? globalThis.Boolean(object.tierRate)
+        : isSet(object.tier_rate)
+        ? globalThis.Boolean(object.tier_rate)
+        : false,
     };
   },
 
@@ -336,6 +836,9 @@ export const CostLineItem: MessageFns<CostLineItem> = {
     if (message.amountUsd !== "") {
       obj.amountUsd = message.amountUsd;
     }
+    if (message.tierRate !== false) {
+      obj.tierRate = message.tierRate;
+    }
     return obj;
   },
 
@@ -348,6 +851,2075 @@ export const CostLineItem: MessageFns<CostLineItem> = {
     message.tokens = object.tokens ?? "0";
     message.rateUsdPerMillionTokens = object.rateUsdPerMillionTokens ?? "";
     message.amountUsd = object.amountUsd ?? "";
+    message.tierRate = object.tierRate ?? false;
+    return message;
+  },
+};
+
+function createBasePriceRates(): PriceRates {
+  return { input: "", cacheReadInput: "", cacheWriteInput: "", output: "", reasoningOutput: "" };
+}
+
+export const PriceRates: MessageFns<PriceRates> = {
+  encode(message: PriceRates, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.input !== "") {
+      writer.uint32(10).string(message.input);
+    }
+    if (message.cacheReadInput !== "") {
+      writer.uint32(18).string(message.cacheReadInput);
+    }
+    if (message.cacheWriteInput !== "") {
+      writer.uint32(26).string(message.cacheWriteInput);
+    }
+    if (message.output !== "") {
+      writer.uint32(34).string(message.output);
+    }
+    if (message.reasoningOutput !== "") {
+      writer.uint32(42).string(message.reasoningOutput);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PriceRates {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePriceRates();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.input = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cacheReadInput = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cacheWriteInput = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.output = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reasoningOutput = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PriceRates {
+    return {
+      input: isSet(object.input) ? globalThis.String(object.input) : "",
+      cacheReadInput: isSet(object.cacheReadInput)
+        ? globalThis.String(object.cacheReadInput)
+        : isSet(object.cache_read_input)
+        ? globalThis.String(object.cache_read_input)
+        : "",
+      cacheWriteInput: isSet(object.cacheWriteInput)
+        ? globalThis.String(object.cacheWriteInput)
+        : isSet(object.cache_write_input)
+        ? globalThis.String(object.cache_write_input)
+        : "",
+      output: isSet(object.output) ? globalThis.String(object.output) : "",
+      reasoningOutput: isSet(object.reasoningOutput)
+        ? globalThis.String(object.reasoningOutput)
+        : isSet(object.reasoning_output)
+        ? globalThis.String(object.reasoning_output)
+        : "",
+    };
+  },
+
+  toJSON(message: PriceRates): unknown {
+    const obj: any = {};
+    if (message.input !== "") {
+      obj.input = message.input;
+    }
+    if (message.cacheReadInput !== "") {
+      obj.cacheReadInput = message.cacheReadInput;
+    }
+    if (message.cacheWriteInput !== "") {
+      obj.cacheWriteInput = message.cacheWriteInput;
+    }
+    if (message.output !== "") {
+      obj.output = message.output;
+    }
+    if (message.reasoningOutput !== "") {
+      obj.reasoningOutput = message.reasoningOutput;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PriceRates>, I>>(base?: I): PriceRates {
+    return PriceRates.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PriceRates>, I>>(object: I): PriceRates {
+    const message = createBasePriceRates();
+    message.input = object.input ?? "";
+    message.cacheReadInput = object.cacheReadInput ?? "";
+    message.cacheWriteInput = object.cacheWriteInput ?? "";
+    message.output = object.output ?? "";
+    message.reasoningOutput = object.reasoningOutput ?? "";
+    return message;
+  },
+};
+
+function createBaseModelPrice(): ModelPrice {
+  return {
+    priceId: "",
+    model: "",
+    provider: "",
+    effectiveTime: undefined,
+    ratesUsdPerMillionTokens: undefined,
+    tierThresholdInputTokens: "0",
+    tierRatesUsdPerMillionTokens: undefined,
+    source: "",
+    notes: "",
+    createTime: undefined,
+  };
+}
+
+export const ModelPrice: MessageFns<ModelPrice> = {
+  encode(message: ModelPrice, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.priceId !== "") {
+      writer.uint32(10).string(message.priceId);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(26).string(message.provider);
+    }
+    if (message.effectiveTime !== undefined) {
+      Timestamp.encode(message.effectiveTime, writer.uint32(34).fork()).join();
+    }
+    if (message.ratesUsdPerMillionTokens !== undefined) {
+      PriceRates.encode(message.ratesUsdPerMillionTokens, writer.uint32(42).fork()).join();
+    }
+    if (message.tierThresholdInputTokens !== "0") {
+      writer.uint32(48).int64(message.tierThresholdInputTokens);
+    }
+    if (message.tierRatesUsdPerMillionTokens !== undefined) {
+      PriceRates.encode(message.tierRatesUsdPerMillionTokens, writer.uint32(58).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(66).string(message.source);
+    }
+    if (message.notes !== "") {
+      writer.uint32(74).string(message.notes);
+    }
+    if (message.createTime !== undefined) {
+      Timestamp.encode(message.createTime, writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelPrice {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelPrice();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.priceId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.effectiveTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ratesUsdPerMillionTokens = PriceRates.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tierThresholdInputTokens = reader.int64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.tierRatesUsdPerMillionTokens = PriceRates.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.notes = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.createTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelPrice {
+    return {
+      priceId: isSet(object.priceId)
+        ? globalThis.String(object.priceId)
+        : isSet(object.price_id)
+        ? globalThis.String(object.price_id)
+        : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      effectiveTime: isSet(object.effectiveTime)
+        ? fromJsonTimestamp(object.effectiveTime)
+        : isSet(object.effective_time)
+        ? fromJsonTimestamp(object.effective_time)
+        : undefined,
+      ratesUsdPerMillionTokens: isSet(object.ratesUsdPerMillionTokens)
+        ? PriceRates.fromJSON(object.ratesUsdPerMillionTokens)
+        : isSet(object.rates_usd_per_million_tokens)
+        ? PriceRates.fromJSON(object.rates_usd_per_million_tokens)
+        : undefined,
+      tierThresholdInputTokens: isSet(object.tierThresholdInputTokens)
+        ? globalThis.String(object.tierThresholdInputTokens)
+        : isSet(object.tier_threshold_input_tokens)
+        ? globalThis.String(object.tier_threshold_input_tokens)
+        : "0",
+      tierRatesUsdPerMillionTokens: isSet(object.tierRatesUsdPerMillionTokens)
+        ? PriceRates.fromJSON(object.tierRatesUsdPerMillionTokens)
+        : isSet(object.tier_rates_usd_per_million_tokens)
+        ? PriceRates.fromJSON(object.tier_rates_usd_per_million_tokens)
+        : undefined,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      notes: isSet(object.notes) ? globalThis.String(object.notes) : "",
+      createTime: isSet(object.createTime)
+        ? fromJsonTimestamp(object.createTime)
+        : isSet(object.create_time)
+        ? fromJsonTimestamp(object.create_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: ModelPrice): unknown {
+    const obj: any = {};
+    if (message.priceId !== "") {
+      obj.priceId = message.priceId;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.effectiveTime !== undefined) {
+      obj.effectiveTime = fromTimestamp(message.effectiveTime).toISOString();
+    }
+    if (message.ratesUsdPerMillionTokens !== undefined) {
+      obj.ratesUsdPerMillionTokens = PriceRates.toJSON(message.ratesUsdPerMillionTokens);
+    }
+    if (message.tierThresholdInputTokens !== "0") {
+      obj.tierThresholdInputTokens = message.tierThresholdInputTokens;
+    }
+    if (message.tierRatesUsdPerMillionTokens !== undefined) {
+      obj.tierRatesUsdPerMillionTokens = PriceRates.toJSON(message.tierRatesUsdPerMillionTokens);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.notes !== "") {
+      obj.notes = message.notes;
+    }
+    if (message.createTime !== undefined) {
+      obj.createTime = fromTimestamp(message.createTime).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelPrice>, I>>(base?: I): ModelPrice {
+    return ModelPrice.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelPrice>, I>>(object: I): ModelPrice {
+    const message = createBaseModelPrice();
+    message.priceId = object.priceId ?? "";
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    message.effectiveTime = (object.effectiveTime !== undefined && object.effectiveTime !== null)
+      ? Timestamp.fromPartial(object.effectiveTime)
+      : undefined;
+    message.ratesUsdPerMillionTokens =
+      (object.ratesUsdPerMillionTokens !== undefined && object.ratesUsdPerMillionTokens !== null)
+        ? PriceRates.fromPartial(object.ratesUsdPerMillionTokens)
+        : undefined;
+    message.tierThresholdInputTokens = object.tierThresholdInputTokens ?? "0";
+    message.tierRatesUsdPerMillionTokens =
+      (object.tierRatesUsdPerMillionTokens !== undefined && object.tierRatesUsdPerMillionTokens !== null)
+        ? PriceRates.fromPartial(object.tierRatesUsdPerMillionTokens)
+        : undefined;
+    message.source = object.source ?? "";
+    message.notes = object.notes ?? "";
+    message.createTime = (object.createTime !== undefined && object.createTime !== null)
+      ? Timestamp.fromPartial(object.createTime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListModelPricesRequest(): ListModelPricesRequest {
+  return { pageSize: 0, pageToken: "", model: "", provider: "" };
+}
+
+export const ListModelPricesRequest: MessageFns<ListModelPricesRequest> = {
+  encode(message: ListModelPricesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    if (message.model !== "") {
+      writer.uint32(26).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(34).string(message.provider);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListModelPricesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListModelPricesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListModelPricesRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+    };
+  },
+
+  toJSON(message: ListModelPricesRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListModelPricesRequest>, I>>(base?: I): ListModelPricesRequest {
+    return ListModelPricesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListModelPricesRequest>, I>>(object: I): ListModelPricesRequest {
+    const message = createBaseListModelPricesRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    return message;
+  },
+};
+
+function createBaseListModelPricesResponse(): ListModelPricesResponse {
+  return { modelPrices: [], nextPageToken: "" };
+}
+
+export const ListModelPricesResponse: MessageFns<ListModelPricesResponse> = {
+  encode(message: ListModelPricesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.modelPrices) {
+      ModelPrice.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListModelPricesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListModelPricesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelPrices.push(ModelPrice.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListModelPricesResponse {
+    return {
+      modelPrices: globalThis.Array.isArray(object?.modelPrices)
+        ? object.modelPrices.map((e: any) => ModelPrice.fromJSON(e))
+        : globalThis.Array.isArray(object?.model_prices)
+        ? object.model_prices.map((e: any) => ModelPrice.fromJSON(e))
+        : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListModelPricesResponse): unknown {
+    const obj: any = {};
+    if (message.modelPrices?.length) {
+      obj.modelPrices = message.modelPrices.map((e) => ModelPrice.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListModelPricesResponse>, I>>(base?: I): ListModelPricesResponse {
+    return ListModelPricesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListModelPricesResponse>, I>>(object: I): ListModelPricesResponse {
+    const message = createBaseListModelPricesResponse();
+    message.modelPrices = object.modelPrices?.map((e) => ModelPrice.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseUpsertModelPriceRequest(): UpsertModelPriceRequest {
+  return {
+    model: "",
+    provider: "",
+    effectiveTime: undefined,
+    rateUnit: 0,
+    rates: undefined,
+    tierThresholdInputTokens: "0",
+    tierRates: undefined,
+    source: "",
+    notes: "",
+  };
+}
+
+export const UpsertModelPriceRequest: MessageFns<UpsertModelPriceRequest> = {
+  encode(message: UpsertModelPriceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(18).string(message.provider);
+    }
+    if (message.effectiveTime !== undefined) {
+      Timestamp.encode(message.effectiveTime, writer.uint32(26).fork()).join();
+    }
+    if (message.rateUnit !== 0) {
+      writer.uint32(32).int32(message.rateUnit);
+    }
+    if (message.rates !== undefined) {
+      PriceRates.encode(message.rates, writer.uint32(42).fork()).join();
+    }
+    if (message.tierThresholdInputTokens !== "0") {
+      writer.uint32(48).int64(message.tierThresholdInputTokens);
+    }
+    if (message.tierRates !== undefined) {
+      PriceRates.encode(message.tierRates, writer.uint32(58).fork()).join();
+    }
+    if (message.source !== "") {
+      writer.uint32(66).string(message.source);
+    }
+    if (message.notes !== "") {
+      writer.uint32(74).string(message.notes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertModelPriceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertModelPriceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.effectiveTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rateUnit = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rates = PriceRates.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tierThresholdInputTokens = reader.int64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.tierRates = PriceRates.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.notes = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertModelPriceRequest {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      effectiveTime: isSet(object.effectiveTime)
+        ? fromJsonTimestamp(object.effectiveTime)
+        : isSet(object.effective_time)
+        ? fromJsonTimestamp(object.effective_time)
+        : undefined,
+      rateUnit: isSet(object.rateUnit)
+        ? rateUnitFromJSON(object.rateUnit)
+        : isSet(object.rate_unit)
+        ? rateUnitFromJSON(object.rate_unit)
+        : 0,
+      rates: isSet(object.rates) ? PriceRates.fromJSON(object.rates) : undefined,
+      tierThresholdInputTokens: isSet(object.tierThresholdInputTokens)
+        ? globalThis.String(object.tierThresholdInputTokens)
+        : isSet(object.tier_threshold_input_tokens)
+        ? globalThis.String(object.tier_threshold_input_tokens)
+        : "0",
+      tierRates: isSet(object.tierRates)
+        ? PriceRates.fromJSON(object.tierRates)
+        : isSet(object.tier_rates)
+        ? PriceRates.fromJSON(object.tier_rates)
+        : undefined,
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      notes: isSet(object.notes) ? globalThis.String(object.notes) : "",
+    };
+  },
+
+  toJSON(message: UpsertModelPriceRequest): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.effectiveTime !== undefined) {
+      obj.effectiveTime = fromTimestamp(message.effectiveTime).toISOString();
+    }
+    if (message.rateUnit !== 0) {
+      obj.rateUnit = rateUnitToJSON(message.rateUnit);
+    }
+    if (message.rates !== undefined) {
+      obj.rates = PriceRates.toJSON(message.rates);
+    }
+    if (message.tierThresholdInputTokens !== "0") {
+      obj.tierThresholdInputTokens = message.tierThresholdInputTokens;
+    }
+    if (message.tierRates !== undefined) {
+      obj.tierRates = PriceRates.toJSON(message.tierRates);
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.notes !== "") {
+      obj.notes = message.notes;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertModelPriceRequest>, I>>(base?: I): UpsertModelPriceRequest {
+    return UpsertModelPriceRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertModelPriceRequest>, I>>(object: I): UpsertModelPriceRequest {
+    const message = createBaseUpsertModelPriceRequest();
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    message.effectiveTime = (object.effectiveTime !== undefined && object.effectiveTime !== null)
+      ? Timestamp.fromPartial(object.effectiveTime)
+      : undefined;
+    message.rateUnit = object.rateUnit ?? 0;
+    message.rates = (object.rates !== undefined && object.rates !== null)
+      ? PriceRates.fromPartial(object.rates)
+      : undefined;
+    message.tierThresholdInputTokens = object.tierThresholdInputTokens ?? "0";
+    message.tierRates = (object.tierRates !== undefined && object.tierRates !== null)
+      ? PriceRates.fromPartial(object.tierRates)
+      : undefined;
+    message.source = object.source ?? "";
+    message.notes = object.notes ?? "";
+    return message;
+  },
+};
+
+function createBaseUpsertModelPriceResponse(): UpsertModelPriceResponse {
+  return { modelPrice: undefined, created: false };
+}
+
+export const UpsertModelPriceResponse: MessageFns<UpsertModelPriceResponse> = {
+  encode(message: UpsertModelPriceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelPrice !== undefined) {
+      ModelPrice.encode(message.modelPrice, writer.uint32(10).fork()).join();
+    }
+    if (message.created !== false) {
+      writer.uint32(16).bool(message.created);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpsertModelPriceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpsertModelPriceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelPrice = ModelPrice.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpsertModelPriceResponse {
+    return {
+      modelPrice: isSet(object.modelPrice)
+        ? ModelPrice.fromJSON(object.modelPrice)
+        : isSet(object.model_price)
+        ? ModelPrice.fromJSON(object.model_price)
+        : undefined,
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+    };
+  },
+
+  toJSON(message: UpsertModelPriceResponse): unknown {
+    const obj: any = {};
+    if (message.modelPrice !== undefined) {
+      obj.modelPrice = ModelPrice.toJSON(message.modelPrice);
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpsertModelPriceResponse>, I>>(base?: I): UpsertModelPriceResponse {
+    return UpsertModelPriceResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpsertModelPriceResponse>, I>>(object: I): UpsertModelPriceResponse {
+    const message = createBaseUpsertModelPriceResponse();
+    message.modelPrice = (object.modelPrice !== undefined && object.modelPrice !== null)
+      ? ModelPrice.fromPartial(object.modelPrice)
+      : undefined;
+    message.created = object.created ?? false;
+    return message;
+  },
+};
+
+function createBaseEstimateCostRequest(): EstimateCostRequest {
+  return { expectedUsage: undefined, phasePlan: undefined, history: undefined, time: undefined };
+}
+
+export const EstimateCostRequest: MessageFns<EstimateCostRequest> = {
+  encode(message: EstimateCostRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.expectedUsage !== undefined) {
+      ExpectedUsageBasis.encode(message.expectedUsage, writer.uint32(10).fork()).join();
+    }
+    if (message.phasePlan !== undefined) {
+      PhasePlanBasis.encode(message.phasePlan, writer.uint32(18).fork()).join();
+    }
+    if (message.history !== undefined) {
+      CostHistoryBasis.encode(message.history, writer.uint32(26).fork()).join();
+    }
+    if (message.time !== undefined) {
+      Timestamp.encode(message.time, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EstimateCostRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEstimateCostRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.expectedUsage = ExpectedUsageBasis.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.phasePlan = PhasePlanBasis.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.history = CostHistoryBasis.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.time = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EstimateCostRequest {
+    return {
+      expectedUsage: isSet(object.expectedUsage)
+        ? ExpectedUsageBasis.fromJSON(object.expectedUsage)
+        : isSet(object.expected_usage)
+        ? ExpectedUsageBasis.fromJSON(object.expected_usage)
+        : undefined,
+      phasePlan: isSet(object.phasePlan)
+        ? PhasePlanBasis.fromJSON(object.phasePlan)
+        : isSet(object.phase_plan)
+        ? PhasePlanBasis.fromJSON(object.phase_plan)
+        : undefined,
+      history: isSet(object.history) ? CostHistoryBasis.fromJSON(object.history) : undefined,
+      time: isSet(object.time) ? fromJsonTimestamp(object.time) : undefined,
+    };
+  },
+
+  toJSON(message: EstimateCostRequest): unknown {
+    const obj: any = {};
+    if (message.expectedUsage !== undefined) {
+      obj.expectedUsage = ExpectedUsageBasis.toJSON(message.expectedUsage);
+    }
+    if (message.phasePlan !== undefined) {
+      obj.phasePlan = PhasePlanBasis.toJSON(message.phasePlan);
+    }
+    if (message.history !== undefined) {
+      obj.history = CostHistoryBasis.toJSON(message.history);
+    }
+    if (message.time !== undefined) {
+      obj.time = fromTimestamp(message.time).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EstimateCostRequest>, I>>(base?: I): EstimateCostRequest {
+    return EstimateCostRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EstimateCostRequest>, I>>(object: I): EstimateCostRequest {
+    const message = createBaseEstimateCostRequest();
+    message.expectedUsage = (object.expectedUsage !== undefined && object.expectedUsage !== null)
+      ? ExpectedUsageBasis.fromPartial(object.expectedUsage)
+      : undefined;
+    message.phasePlan = (object.phasePlan !== undefined && object.phasePlan !== null)
+      ? PhasePlanBasis.fromPartial(object.phasePlan)
+      : undefined;
+    message.history = (object.history !== undefined && object.history !== null)
+      ? CostHistoryBasis.fromPartial(object.history)
+      : undefined;
+    message.time = (object.time !== undefined && object.time !== null) ? Timestamp.fromPartial(object.time) : undefined;
+    return message;
+  },
+};
+
+function createBaseExpectedUsageBasis(): ExpectedUsageBasis {
+  return { usages: [] };
+}
+
+export const ExpectedUsageBasis: MessageFns<ExpectedUsageBasis> = {
+  encode(message: ExpectedUsageBasis, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.usages) {
+      ExpectedModelUsage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExpectedUsageBasis {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExpectedUsageBasis();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.usages.push(ExpectedModelUsage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExpectedUsageBasis {
+    return {
+      usages: globalThis.Array.isArray(object?.usages)
+        ? object.usages.map((e: any) => ExpectedModelUsage.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ExpectedUsageBasis): unknown {
+    const obj: any = {};
+    if (message.usages?.length) {
+      obj.usages = message.usages.map((e) => ExpectedModelUsage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExpectedUsageBasis>, I>>(base?: I): ExpectedUsageBasis {
+    return ExpectedUsageBasis.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExpectedUsageBasis>, I>>(object: I): ExpectedUsageBasis {
+    const message = createBaseExpectedUsageBasis();
+    message.usages = object.usages?.map((e) => ExpectedModelUsage.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseExpectedModelUsage(): ExpectedModelUsage {
+  return { model: "", provider: "", operation: "", usage: undefined };
+}
+
+export const ExpectedModelUsage: MessageFns<ExpectedModelUsage> = {
+  encode(message: ExpectedModelUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.model !== "") {
+      writer.uint32(10).string(message.model);
+    }
+    if (message.provider !== "") {
+      writer.uint32(18).string(message.provider);
+    }
+    if (message.operation !== "") {
+      writer.uint32(26).string(message.operation);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExpectedModelUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExpectedModelUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExpectedModelUsage {
+    return {
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+    };
+  },
+
+  toJSON(message: ExpectedModelUsage): unknown {
+    const obj: any = {};
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ExpectedModelUsage>, I>>(base?: I): ExpectedModelUsage {
+    return ExpectedModelUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ExpectedModelUsage>, I>>(object: I): ExpectedModelUsage {
+    const message = createBaseExpectedModelUsage();
+    message.model = object.model ?? "";
+    message.provider = object.provider ?? "";
+    message.operation = object.operation ?? "";
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    return message;
+  },
+};
+
+function createBasePhasePlanBasis(): PhasePlanBasis {
+  return { preset: 0, phases: [] };
+}
+
+export const PhasePlanBasis: MessageFns<PhasePlanBasis> = {
+  encode(message: PhasePlanBasis, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.preset !== 0) {
+      writer.uint32(8).int32(message.preset);
+    }
+    for (const v of message.phases) {
+      PlannedPhase.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PhasePlanBasis {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePhasePlanBasis();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.preset = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.phases.push(PlannedPhase.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PhasePlanBasis {
+    return {
+      preset: isSet(object.preset) ? qualityPresetFromJSON(object.preset) : 0,
+      phases: globalThis.Array.isArray(object?.phases) ? object.phases.map((e: any) => PlannedPhase.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: PhasePlanBasis): unknown {
+    const obj: any = {};
+    if (message.preset !== 0) {
+      obj.preset = qualityPresetToJSON(message.preset);
+    }
+    if (message.phases?.length) {
+      obj.phases = message.phases.map((e) => PlannedPhase.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PhasePlanBasis>, I>>(base?: I): PhasePlanBasis {
+    return PhasePlanBasis.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PhasePlanBasis>, I>>(object: I): PhasePlanBasis {
+    const message = createBasePhasePlanBasis();
+    message.preset = object.preset ?? 0;
+    message.phases = object.phases?.map((e) => PlannedPhase.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePlannedPhase(): PlannedPhase {
+  return { operation: "", model: "", tokens: undefined };
+}
+
+export const PlannedPhase: MessageFns<PlannedPhase> = {
+  encode(message: PlannedPhase, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operation !== "") {
+      writer.uint32(10).string(message.operation);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.tokens !== undefined) {
+      writer.uint32(24).int64(message.tokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PlannedPhase {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePlannedPhase();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tokens = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PlannedPhase {
+    return {
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      tokens: isSet(object.tokens) ? globalThis.String(object.tokens) : undefined,
+    };
+  },
+
+  toJSON(message: PlannedPhase): unknown {
+    const obj: any = {};
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.tokens !== undefined) {
+      obj.tokens = message.tokens;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PlannedPhase>, I>>(base?: I): PlannedPhase {
+    return PlannedPhase.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PlannedPhase>, I>>(object: I): PlannedPhase {
+    const message = createBasePlannedPhase();
+    message.operation = object.operation ?? "";
+    message.model = object.model ?? "";
+    message.tokens = object.tokens ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCostHistoryBasis(): CostHistoryBasis {
+  return { operation: "", agentId: "", startTime: undefined };
+}
+
+export const CostHistoryBasis: MessageFns<CostHistoryBasis> = {
+  encode(message: CostHistoryBasis, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operation !== "") {
+      writer.uint32(10).string(message.operation);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(18).string(message.agentId);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(message.startTime, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostHistoryBasis {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostHistoryBasis();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostHistoryBasis {
+    return {
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CostHistoryBasis): unknown {
+    const obj: any = {};
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = fromTimestamp(message.startTime).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostHistoryBasis>, I>>(base?: I): CostHistoryBasis {
+    return CostHistoryBasis.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostHistoryBasis>, I>>(object: I): CostHistoryBasis {
+    const message = createBaseCostHistoryBasis();
+    message.operation = object.operation ?? "";
+    message.agentId = object.agentId ?? "";
+    message.startTime = (object.startTime !== undefined && object.startTime !== null)
+      ? Timestamp.fromPartial(object.startTime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEstimateCostResponse(): EstimateCostResponse {
+  return {
+    costUsd: undefined,
+    lowCostUsd: undefined,
+    highCostUsd: undefined,
+    items: [],
+    unpricedItemCount: "0",
+    totalTokens: "0",
+    history: undefined,
+  };
+}
+
+export const EstimateCostResponse: MessageFns<EstimateCostResponse> = {
+  encode(message: EstimateCostResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.costUsd !== undefined) {
+      writer.uint32(10).string(message.costUsd);
+    }
+    if (message.lowCostUsd !== undefined) {
+      writer.uint32(18).string(message.lowCostUsd);
+    }
+    if (message.highCostUsd !== undefined) {
+      writer.uint32(26).string(message.highCostUsd);
+    }
+    for (const v of message.items) {
+      CostEstimateItem.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.unpricedItemCount !== "0") {
+      writer.uint32(40).int64(message.unpricedItemCount);
+    }
+    if (message.totalTokens !== "0") {
+      writer.uint32(48).int64(message.totalTokens);
+    }
+    if (message.history !== undefined) {
+      CostHistoryStats.encode(message.history, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EstimateCostResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEstimateCostResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.costUsd = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.lowCostUsd = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.highCostUsd = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.items.push(CostEstimateItem.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.unpricedItemCount = reader.int64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.totalTokens = reader.int64().toString();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.history = CostHistoryStats.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EstimateCostResponse {
+    return {
+      costUsd: isSet(object.costUsd)
+        ? globalThis.String(object.costUsd)
+        : isSet(object.cost_usd)
+        ? globalThis.String(object.cost_usd)
+        : undefined,
+      lowCostUsd: isSet(object.lowCostUsd)
+        ? globalThis.String(object.lowCostUsd)
+        : isSet(object.low_cost_usd)
+        ? globalThis.String(object.low_cost_usd)
+        : undefined,
+      highCostUsd: isSet(object.highCostUsd)
+        ? globalThis.String(object.highCostUsd)
+        : isSet(object.high_cost_usd)
+        ? globalThis.String(object.high_cost_usd)
+        : undefined,
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => CostEstimateItem.fromJSON(e)) : [],
+      unpricedItemCount: isSet(object.unpricedItemCount)
+        ? globalThis.String(object.unpricedItemCount)
+        : isSet(object.unpriced_item_count)
+        ? globalThis.String(object.unpriced_item_count)
+        : "0",
+      totalTokens: isSet(object.totalTokens)
+        ? globalThis.String(object.totalTokens)
+        : isSet(object.total_tokens)
+        ? globalThis.String(object.total_tokens)
+        : "0",
+      history: isSet(object.history) ? CostHistoryStats.fromJSON(object.history) : undefined,
+    };
+  },
+
+  toJSON(message: EstimateCostResponse): unknown {
+    const obj: any = {};
+    if (message.costUsd !== undefined) {
+      obj.costUsd = message.costUsd;
+    }
+    if (message.lowCostUsd !== undefined) {
+      obj.lowCostUsd = message.lowCostUsd;
+    }
+    if (message.highCostUsd !== undefined) {
+      obj.highCostUsd = message.highCostUsd;
+    }
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => CostEstimateItem.toJSON(e));
+    }
+    if (message.unpricedItemCount !== "0") {
+      obj.unpricedItemCount = message.unpricedItemCount;
+    }
+    if (message.totalTokens !== "0") {
+      obj.totalTokens = message.totalTokens;
+    }
+    if (message.history !== undefined) {
+      obj.history = CostHistoryStats.toJSON(message.history);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EstimateCostResponse>, I>>(base?: I): EstimateCostResponse {
+    return EstimateCostResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EstimateCostResponse>, I>>(object: I): EstimateCostResponse {
+    const message = createBaseEstimateCostResponse();
+    message.costUsd = object.costUsd ?? undefined;
+    message.lowCostUsd = object.lowCostUsd ?? undefined;
+    message.highCostUsd = object.highCostUsd ?? undefined;
+    message.items = object.items?.map((e) => CostEstimateItem.fromPartial(e)) || [];
+    message.unpricedItemCount = object.unpricedItemCount ?? "0";
+    message.totalTokens = object.totalTokens ?? "0";
+    message.history = (object.history !== undefined && object.history !== null)
+      ? CostHistoryStats.fromPartial(object.history)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCostEstimateItem(): CostEstimateItem {
+  return {
+    operation: "",
+    model: "",
+    usage: undefined,
+    costUsd: undefined,
+    unpriced: false,
+    price: undefined,
+    lineItems: [],
+  };
+}
+
+export const CostEstimateItem: MessageFns<CostEstimateItem> = {
+  encode(message: CostEstimateItem, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.operation !== "") {
+      writer.uint32(10).string(message.operation);
+    }
+    if (message.model !== "") {
+      writer.uint32(18).string(message.model);
+    }
+    if (message.usage !== undefined) {
+      Usage.encode(message.usage, writer.uint32(26).fork()).join();
+    }
+    if (message.costUsd !== undefined) {
+      writer.uint32(34).string(message.costUsd);
+    }
+    if (message.unpriced !== false) {
+      writer.uint32(40).bool(message.unpriced);
+    }
+    if (message.price !== undefined) {
+      PriceRef.encode(message.price, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.lineItems) {
+      CostLineItem.encode(v!, writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostEstimateItem {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostEstimateItem();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.operation = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.model = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.usage = Usage.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.costUsd = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.unpriced = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.price = PriceRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.lineItems.push(CostLineItem.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostEstimateItem {
+    return {
+      operation: isSet(object.operation) ? globalThis.String(object.operation) : "",
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      usage: isSet(object.usage) ? Usage.fromJSON(object.usage) : undefined,
+      costUsd: isSet(object.costUsd)
+        ? globalThis.String(object.costUsd)
+        : isSet(object.cost_usd)
+        ? globalThis.String(object.cost_usd)
+        : undefined,
+      unpriced: isSet(object.unpriced) ? globalThis.Boolean(object.unpriced) : false,
+      price: isSet(object.price) ? PriceRef.fromJSON(object.price) : undefined,
+      lineItems: globalThis.Array.isArray(object?.lineItems)
+        ? object.lineItems.map((e: any) => CostLineItem.fromJSON(e))
+        : globalThis.Array.isArray(object?.line_items)
+        ? object.line_items.map((e: any) => CostLineItem.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: CostEstimateItem): unknown {
+    const obj: any = {};
+    if (message.operation !== "") {
+      obj.operation = message.operation;
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.usage !== undefined) {
+      obj.usage = Usage.toJSON(message.usage);
+    }
+    if (message.costUsd !== undefined) {
+      obj.costUsd = message.costUsd;
+    }
+    if (message.unpriced !== false) {
+      obj.unpriced = message.unpriced;
+    }
+    if (message.price !== undefined) {
+      obj.price = PriceRef.toJSON(message.price);
+    }
+    if (message.lineItems?.length) {
+      obj.lineItems = message.lineItems.map((e) => CostLineItem.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostEstimateItem>, I>>(base?: I): CostEstimateItem {
+    return CostEstimateItem.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostEstimateItem>, I>>(object: I): CostEstimateItem {
+    const message = createBaseCostEstimateItem();
+    message.operation = object.operation ?? "";
+    message.model = object.model ?? "";
+    message.usage = (object.usage !== undefined && object.usage !== null) ? Usage.fromPartial(object.usage) : undefined;
+    message.costUsd = object.costUsd ?? undefined;
+    message.unpriced = object.unpriced ?? false;
+    message.price = (object.price !== undefined && object.price !== null)
+      ? PriceRef.fromPartial(object.price)
+      : undefined;
+    message.lineItems = object.lineItems?.map((e) => CostLineItem.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseCostHistoryStats(): CostHistoryStats {
+  return { sampleSize: "0", p50CostUsd: undefined, p90CostUsd: undefined, excludedUnpricedTaskCount: "0" };
+}
+
+export const CostHistoryStats: MessageFns<CostHistoryStats> = {
+  encode(message: CostHistoryStats, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sampleSize !== "0") {
+      writer.uint32(8).int64(message.sampleSize);
+    }
+    if (message.p50CostUsd !== undefined) {
+      writer.uint32(18).string(message.p50CostUsd);
+    }
+    if (message.p90CostUsd !== undefined) {
+      writer.uint32(26).string(message.p90CostUsd);
+    }
+    if (message.excludedUnpricedTaskCount !== "0") {
+      writer.uint32(32).int64(message.excludedUnpricedTaskCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CostHistoryStats {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCostHistoryStats();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.sampleSize = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.p50CostUsd = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.p90CostUsd = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.excludedUnpricedTaskCount = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CostHistoryStats {
+    return {
+      sampleSize: isSet(object.sampleSize)
+        ? globalThis.String(object.sampleSize)
+        : isSet(object.sample_size)
+        ? globalThis.String(object.sample_size)
+        : "0",
+      p50CostUsd: isSet(object.p50CostUsd)
+        ? globalThis.String(object.p50CostUsd)
+        : isSet(object.p50_cost_usd)
+        ? globalThis.String(object.p50_cost_usd)
+        : undefined,
+      p90CostUsd: isSet(object.p90CostUsd)
+        ? globalThis.String(object.p90CostUsd)
+        : isSet(object.p90_cost_usd)
+        ? globalThis.String(object.p90_cost_usd)
+        : undefined,
+      excludedUnpricedTaskCount: isSet(object.excludedUnpricedTaskCount)
+        ? globalThis.String(object.excludedUnpricedTaskCount)
+        : isSet(object.excluded_unpriced_task_count)
+        ? globalThis.String(object.excluded_unpriced_task_count)
+        : "0",
+    };
+  },
+
+  toJSON(message: CostHistoryStats): unknown {
+    const obj: any = {};
+    if (message.sampleSize !== "0") {
+      obj.sampleSize = message.sampleSize;
+    }
+    if (message.p50CostUsd !== undefined) {
+      obj.p50CostUsd = message.p50CostUsd;
+    }
+    if (message.p90CostUsd !== undefined) {
+      obj.p90CostUsd = message.p90CostUsd;
+    }
+    if (message.excludedUnpricedTaskCount !== "0") {
+      obj.excludedUnpricedTaskCount = message.excludedUnpricedTaskCount;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CostHistoryStats>, I>>(base?: I): CostHistoryStats {
+    return CostHistoryStats.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CostHistoryStats>, I>>(object: I): CostHistoryStats {
+    const message = createBaseCostHistoryStats();
+    message.sampleSize = object.sampleSize ?? "0";
+    message.p50CostUsd = object.p50CostUsd ?? undefined;
+    message.p90CostUsd = object.p90CostUsd ?? undefined;
+    message.excludedUnpricedTaskCount = object.excludedUnpricedTaskCount ?? "0";
     return message;
   },
 };

@@ -26,6 +26,120 @@ export interface Usage {
   reasoningOutputTokens: string;
 }
 
+/**
+ * OpenAiChatUsage is the `usage` object of an OpenAI Chat Completions response, as OpenAI sends it (snake_case
+ * JSON names are accepted). prompt_tokens includes the cached tokens and completion_tokens includes the reasoning
+ * tokens, so it maps to Usage directly: input_tokens = prompt_tokens, cache_read_input_tokens = cached_tokens,
+ * output_tokens = completion_tokens, reasoning_output_tokens = reasoning_tokens. Audio and prediction tokens are
+ * counted in their totals and billed at the text rates.
+ */
+export interface OpenAiChatUsage {
+  /** All input tokens, cached ones included. */
+  promptTokens: string;
+  /** All output tokens, reasoning ones included. */
+  completionTokens: string;
+  /** prompt_tokens + completion_tokens. Optional: zero is not checked; any other value must equal that sum. */
+  totalTokens: string;
+  /** The breakdown of prompt_tokens. */
+  promptTokensDetails?:
+    | OpenAiPromptTokensDetails
+    | undefined;
+  /** The breakdown of completion_tokens. */
+  completionTokensDetails?: OpenAiCompletionTokensDetails | undefined;
+}
+
+/** OpenAiPromptTokensDetails is the breakdown of an OpenAI prompt_tokens count. */
+export interface OpenAiPromptTokensDetails {
+  /** Of prompt_tokens, the tokens read from the prompt cache. At most prompt_tokens. */
+  cachedTokens: string;
+  /** Of prompt_tokens, the audio tokens (billed here at the text input rate). */
+  audioTokens: string;
+}
+
+/** OpenAiCompletionTokensDetails is the breakdown of an OpenAI completion_tokens count. */
+export interface OpenAiCompletionTokensDetails {
+  /** Of completion_tokens, the reasoning tokens. At most completion_tokens. */
+  reasoningTokens: string;
+  /** Of completion_tokens, the audio tokens (billed here at the text output rate). */
+  audioTokens: string;
+  /** Of completion_tokens, the predicted-output tokens that were used. */
+  acceptedPredictionTokens: string;
+  /** Of completion_tokens, the predicted-output tokens that were not used (OpenAI bills them as output). */
+  rejectedPredictionTokens: string;
+}
+
+/**
+ * OpenAiResponsesUsage is the `usage` object of an OpenAI Responses API response. input_tokens includes the cached
+ * tokens and output_tokens the reasoning tokens, so it maps to Usage directly.
+ */
+export interface OpenAiResponsesUsage {
+  /** All input tokens, cached ones included. */
+  inputTokens: string;
+  /** The breakdown of input_tokens. */
+  inputTokensDetails?:
+    | OpenAiInputTokensDetails
+    | undefined;
+  /** All output tokens, reasoning ones included. */
+  outputTokens: string;
+  /** The breakdown of output_tokens. */
+  outputTokensDetails?:
+    | OpenAiOutputTokensDetails
+    | undefined;
+  /** input_tokens + output_tokens. Optional: zero is not checked; any other value must equal that sum. */
+  totalTokens: string;
+}
+
+/** OpenAiInputTokensDetails is the breakdown of an OpenAI Responses input_tokens count. */
+export interface OpenAiInputTokensDetails {
+  /** Of input_tokens, the tokens read from the prompt cache. At most input_tokens. */
+  cachedTokens: string;
+}
+
+/** OpenAiOutputTokensDetails is the breakdown of an OpenAI Responses output_tokens count. */
+export interface OpenAiOutputTokensDetails {
+  /** Of output_tokens, the reasoning tokens. At most output_tokens. */
+  reasoningTokens: string;
+}
+
+/**
+ * AnthropicUsage is the `usage` object of an Anthropic Messages response. Unlike OpenAI, its input_tokens EXCLUDES
+ * the cache buckets, so Usage.input_tokens = input_tokens + cache_creation_input_tokens + cache_read_input_tokens.
+ * Extended-thinking tokens are part of output_tokens and not reported apart, so reasoning_output_tokens is 0 (they
+ * are billed at the output rate either way).
+ */
+export interface AnthropicUsage {
+  /** The input tokens that were neither read from nor written to the cache. */
+  inputTokens: string;
+  /** The input tokens written to the cache (billed at the cache-write rate). */
+  cacheCreationInputTokens: string;
+  /** The input tokens read from the cache (billed at the cache-read rate). */
+  cacheReadInputTokens: string;
+  /** All output tokens, thinking included. */
+  outputTokens: string;
+}
+
+/**
+ * GeminiUsageMetadata is the `usageMetadata` object of a Gemini generateContent response (camelCase JSON names, as
+ * Google sends them). Thinking tokens sit OUTSIDE candidatesTokenCount and are billed as output, so
+ * Usage.output_tokens = candidates_token_count + thoughts_token_count, with the thoughts as reasoning tokens;
+ * Usage.input_tokens = prompt_token_count + tool_use_prompt_token_count, of which cached_content_token_count are
+ * cache reads.
+ */
+export interface GeminiUsageMetadata {
+  /** The prompt's tokens, cached content included. */
+  promptTokenCount: string;
+  /** Of prompt_token_count, the tokens served from cached content. At most prompt_token_count. */
+  cachedContentTokenCount: string;
+  /** The response candidates' tokens, thinking excluded. */
+  candidatesTokenCount: string;
+  /** The thinking tokens, outside candidates_token_count. */
+  thoughtsTokenCount: string;
+  /** The tokens of tool-use prompts (billed as input). */
+  toolUsePromptTokenCount: string;
+  /** The sum of all of the above but the cached count. Optional: zero is not checked; any other value must equal it. */
+  totalTokenCount: string;
+}
+
 function createBaseUsage(): Usage {
   return {
     inputTokens: "0",
@@ -181,6 +295,1020 @@ export const Usage: MessageFns<Usage> = {
     message.cacheWriteInputTokens = object.cacheWriteInputTokens ?? "0";
     message.outputTokens = object.outputTokens ?? "0";
     message.reasoningOutputTokens = object.reasoningOutputTokens ?? "0";
+    return message;
+  },
+};
+
+function createBaseOpenAiChatUsage(): OpenAiChatUsage {
+  return {
+    promptTokens: "0",
+    completionTokens: "0",
+    totalTokens: "0",
+    promptTokensDetails: undefined,
+    completionTokensDetails: undefined,
+  };
+}
+
+export const OpenAiChatUsage: MessageFns<OpenAiChatUsage> = {
+  encode(message: OpenAiChatUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.promptTokens !== "0") {
+      writer.uint32(8).int64(message.promptTokens);
+    }
+    if (message.completionTokens !== "0") {
+      writer.uint32(16).int64(message.completionTokens);
+    }
+    if (message.totalTokens !== "0") {
+      writer.uint32(24).int64(message.totalTokens);
+    }
+    if (message.promptTokensDetails !== undefined) {
+      OpenAiPromptTokensDetails.encode(message.promptTokensDetails, writer.uint32(34).fork()).join();
+    }
+    if (message.completionTokensDetails !== undefined) {
+      OpenAiCompletionTokensDetails.encode(message.completionTokensDetails, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenAiChatUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenAiChatUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.promptTokens = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.completionTokens = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.totalTokens = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.promptTokensDetails = OpenAiPromptTokensDetails.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.completionTokensDetails = OpenAiCompletionTokensDetails.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenAiChatUsage {
+    return {
+      promptTokens: isSet(object.promptTokens)
+        ? globalThis.String(object.promptTokens)
+        : isSet(object.prompt_tokens)
+        ? globalThis.String(object.prompt_tokens)
+        : "0",
+      completionTokens: isSet(object.completionTokens)
+        ? globalThis.String(object.completionTokens)
+        : isSet(object.completion_tokens)
+        ? globalThis.String(object.completion_tokens)
+        : "0",
+      totalTokens: isSet(object.totalTokens)
+        ? globalThis.String(object.totalTokens)
+        : isSet(object.total_tokens)
+        ? globalThis.String(object.total_tokens)
+        : "0",
+      promptTokensDetails: isSet(object.promptTokensDetails)
+        ? OpenAiPromptTokensDetails.fromJSON(object.promptTokensDetails)
+        : isSet(object.prompt_tokens_details)
+        ? OpenAiPromptTokensDetails.fromJSON(object.prompt_tokens_details)
+        : undefined,
+      completionTokensDetails: isSet(object.completionTokensDetails)
+        ? OpenAiCompletionTokensDetails.fromJSON(object.completionTokensDetails)
+        : isSet(object.completion_tokens_details)
+        ? OpenAiCompletionTokensDetails.fromJSON(object.completion_tokens_details)
+        : undefined,
+    };
+  },
+
+  toJSON(message: OpenAiChatUsage): unknown {
+    const obj: any = {};
+    if (message.promptTokens !== "0") {
+      obj.promptTokens = message.promptTokens;
+    }
+    if (message.completionTokens !== "0") {
+      obj.completionTokens = message.completionTokens;
+    }
+    if (message.totalTokens !== "0") {
+      obj.totalTokens = message.totalTokens;
+    }
+    if (message.promptTokensDetails !== undefined) {
+      obj.promptTokensDetails = OpenAiPromptTokensDetails.toJSON(message.promptTokensDetails);
+    }
+    if (message.completionTokensDetails !== undefined) {
+      obj.completionTokensDetails = OpenAiCompletionTokensDetails.toJSON(message.completionTokensDetails);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenAiChatUsage>, I>>(base?: I): OpenAiChatUsage {
+    return OpenAiChatUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenAiChatUsage>, I>>(object: I): OpenAiChatUsage {
+    const message = createBaseOpenAiChatUsage();
+    message.promptTokens = object.promptTokens ?? "0";
+    message.completionTokens = object.completionTokens ?? "0";
+    message.totalTokens = object.totalTokens ?? "0";
+    message.promptTokensDetails = (object.promptTokensDetails !== undefined && object.promptTokensDetails !== null)
+      ? OpenAiPromptTokensDetails.fromPartial(object.promptTokensDetails)
+      : undefined;
+    message.completionTokensDetails =
+      (object.completionTokensDetails !== undefined && object.completionTokensDetails !== null)
+        ? OpenAiCompletionTokensDetails.fromPartial(object.completionTokensDetails)
+        : undefined;
+    return message;
+  },
+};
+
+function createBaseOpenAiPromptTokensDetails(): OpenAiPromptTokensDetails {
+  return { cachedTokens: "0", audioTokens: "0" };
+}
+
+export const OpenAiPromptTokensDetails: MessageFns<OpenAiPromptTokensDetails> = {
+  encode(message: OpenAiPromptTokensDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cachedTokens !== "0") {
+      writer.uint32(8).int64(message.cachedTokens);
+    }
+    if (message.audioTokens !== "0") {
+      writer.uint32(16).int64(message.audioTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenAiPromptTokensDetails {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenAiPromptTokensDetails();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cachedTokens = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.audioTokens = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenAiPromptTokensDetails {
+    return {
+      cachedTokens: isSet(object.cachedTokens)
+        ? globalThis.String(object.cachedTokens)
+        : isSet(object.cached_tokens)
+        ? globalThis.String(object.cached_tokens)
+        : "0",
+      audioTokens: isSet(object.audioTokens)
+        ? globalThis.String(object.audioTokens)
+        : isSet(object.audio_tokens)
+        ? globalThis.String(object.audio_tokens)
+        : "0",
+    };
+  },
+
+  toJSON(message: OpenAiPromptTokensDetails): unknown {
+    const obj: any = {};
+    if (message.cachedTokens !== "0") {
+      obj.cachedTokens = message.cachedTokens;
+    }
+    if (message.audioTokens !== "0") {
+      obj.audioTokens = message.audioTokens;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenAiPromptTokensDetails>, I>>(base?: I): OpenAiPromptTokensDetails {
+    return OpenAiPromptTokensDetails.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenAiPromptTokensDetails>, I>>(object: I): OpenAiPromptTokensDetails {
+    const message = createBaseOpenAiPromptTokensDetails();
+    message.cachedTokens = object.cachedTokens ?? "0";
+    message.audioTokens = object.audioTokens ?? "0";
+    return message;
+  },
+};
+
+function createBaseOpenAiCompletionTokensDetails(): OpenAiCompletionTokensDetails {
+  return { reasoningTokens: "0", audioTokens: "0", acceptedPredictionTokens: "0", rejectedPredictionTokens: "0" };
+}
+
+export const OpenAiCompletionTokensDetails: MessageFns<OpenAiCompletionTokensDetails> = {
+  encode(message: OpenAiCompletionTokensDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reasoningTokens !== "0") {
+      writer.uint32(8).int64(message.reasoningTokens);
+    }
+    if (message.audioTokens !== "0") {
+      writer.uint32(16).int64(message.audioTokens);
+    }
+    if (message.acceptedPredictionTokens !== "0") {
+      writer.uint32(24).int64(message.acceptedPredictionTokens);
+    }
+    if (message.rejectedPredictionTokens !== "0") {
+      writer.uint32(32).int64(message.rejectedPredictionTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenAiCompletionTokensDetails {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenAiCompletionTokensDetails();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.reasoningTokens = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.audioTokens = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.acceptedPredictionTokens = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rejectedPredictionTokens = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenAiCompletionTokensDetails {
+    return {
+      reasoningTokens: isSet(object.reasoningTokens)
+        ? globalThis.String(object.reasoningTokens)
+        : isSet(object.reasoning_tokens)
+        ? globalThis.String(object.reasoning_tokens)
+        : "0",
+      audioTokens: isSet(object.audioTokens)
+        ? globalThis.String(object.audioTokens)
+        : isSet(object.audio_tokens)
+        ? globalThis.String(object.audio_tokens)
+        : "0",
+      acceptedPredictionTokens: isSet(object.acceptedPredictionTokens)
+        ? globalThis.String(object.acceptedPredictionTokens)
+        : isSet(object.accepted_prediction_tokens)
+        ? globalThis.String(object.accepted_prediction_tokens)
+        : "0",
+      rejectedPredictionTokens: isSet(object.rejectedPredictionTokens)
+        ? globalThis.String(object.rejectedPredictionTokens)
+        : isSet(object.rejected_prediction_tokens)
+        ? globalThis.String(object.rejected_prediction_tokens)
+        : "0",
+    };
+  },
+
+  toJSON(message: OpenAiCompletionTokensDetails): unknown {
+    const obj: any = {};
+    if (message.reasoningTokens !== "0") {
+      obj.reasoningTokens = message.reasoningTokens;
+    }
+    if (message.audioTokens !== "0") {
+      obj.audioTokens = message.audioTokens;
+    }
+    if (message.acceptedPredictionTokens !== "0") {
+      obj.acceptedPredictionTokens = message.acceptedPredictionTokens;
+    }
+    if (message.rejectedPredictionTokens !== "0") {
+      obj.rejectedPredictionTokens = message.rejectedPredictionTokens;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenAiCompletionTokensDetails>, I>>(base?: I): OpenAiCompletionTokensDetails {
+    return OpenAiCompletionTokensDetails.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenAiCompletionTokensDetails>, I>>(
+    object: I,
+  ): OpenAiCompletionTokensDetails {
+    const message = createBaseOpenAiCompletionTokensDetails();
+    message.reasoningTokens = object.reasoningTokens ?? "0";
+    message.audioTokens = object.audioTokens ?? "0";
+    message.acceptedPredictionTokens = object.acceptedPredictionTokens ?? "0";
+    message.rejectedPredictionTokens = object.rejectedPredictionTokens ?? "0";
+    return message;
+  },
+};
+
+function createBaseOpenAiResponsesUsage(): OpenAiResponsesUsage {
+  return {
+    inputTokens: "0",
+    inputTokensDetails: undefined,
+    outputTokens: "0",
+    outputTokensDetails: undefined,
+    totalTokens: "0",
+  };
+}
+
+export const OpenAiResponsesUsage: MessageFns<OpenAiResponsesUsage> = {
+  encode(message: OpenAiResponsesUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inputTokens !== "0") {
+      writer.uint32(8).int64(message.inputTokens);
+    }
+    if (message.inputTokensDetails !== undefined) {
+      OpenAiInputTokensDetails.encode(message.inputTokensDetails, writer.uint32(18).fork()).join();
+    }
+    if (message.outputTokens !== "0") {
+      writer.uint32(24).int64(message.outputTokens);
+    }
+    if (message.outputTokensDetails !== undefined) {
+      OpenAiOutputTokensDetails.encode(message.outputTokensDetails, writer.uint32(34).fork()).join();
+    }
+    if (message.totalTokens !== "0") {
+      writer.uint32(40).int64(message.totalTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenAiResponsesUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenAiResponsesUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.inputTokens = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.inputTokensDetails = OpenAiInputTokensDetails.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.outputTokens = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.outputTokensDetails = OpenAiOutputTokensDetails.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.totalTokens = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenAiResponsesUsage {
+    return {
+      inputTokens: isSet(object.inputTokens)
+        ? globalThis.String(object.inputTokens)
+        : isSet(object.input_tokens)
+        ? globalThis.String(object.input_tokens)
+        : "0",
+      inputTokensDetails: isSet(object.inputTokensDetails)
+        ? OpenAiInputTokensDetails.fromJSON(object.inputTokensDetails)
+        : isSet(object.input_tokens_details)
+        ? OpenAiInputTokensDetails.fromJSON(object.input_tokens_details)
+        : undefined,
+      outputTokens: isSet(object.outputTokens)
+        ? globalThis.String(object.outputTokens)
+        : isSet(object.output_tokens)
+        ? globalThis.String(object.output_tokens)
+        : "0",
+      outputTokensDetails: isSet(object.outputTokensDetails)
+        ? OpenAiOutputTokensDetails.fromJSON(object.outputTokensDetails)
+        : isSet(object.output_tokens_details)
+        ? OpenAiOutputTokensDetails.fromJSON(object.output_tokens_details)
+        : undefined,
+      totalTokens: isSet(object.totalTokens)
+        ? globalThis.String(object.totalTokens)
+        : isSet(object.total_tokens)
+        ? globalThis.String(object.total_tokens)
+        : "0",
+    };
+  },
+
+  toJSON(message: OpenAiResponsesUsage): unknown {
+    const obj: any = {};
+    if (message.inputTokens !== "0") {
+      obj.inputTokens = message.inputTokens;
+    }
+    if (message.inputTokensDetails !== undefined) {
+      obj.inputTokensDetails = OpenAiInputTokensDetails.toJSON(message.inputTokensDetails);
+    }
+    if (message.outputTokens !== "0") {
+      obj.outputTokens = message.outputTokens;
+    }
+    if (message.outputTokensDetails !== undefined) {
+      obj.outputTokensDetails = OpenAiOutputTokensDetails.toJSON(message.outputTokensDetails);
+    }
+    if (message.totalTokens !== "0") {
+      obj.totalTokens = message.totalTokens;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenAiResponsesUsage>, I>>(base?: I): OpenAiResponsesUsage {
+    return OpenAiResponsesUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenAiResponsesUsage>, I>>(object: I): OpenAiResponsesUsage {
+    const message = createBaseOpenAiResponsesUsage();
+    message.inputTokens = object.inputTokens ?? "0";
+    message.inputTokensDetails = (object.inputTokensDetails !== undefined && object.inputTokensDetails !== null)
+      ? OpenAiInputTokensDetails.fromPartial(object.inputTokensDetails)
+      : undefined;
+    message.outputTokens = object.outputTokens ?? "0";
+    message.outputTokensDetails = (object.outputTokensDetails !== undefined && object.outputTokensDetails !== null)
+      ? OpenAiOutputTokensDetails.fromPartial(object.outputTokensDetails)
+      : undefined;
+    message.totalTokens = object.totalTokens ?? "0";
+    return message;
+  },
+};
+
+function createBaseOpenAiInputTokensDetails(): OpenAiInputTokensDetails {
+  return { cachedTokens: "0" };
+}
+
+export const OpenAiInputTokensDetails: MessageFns<OpenAiInputTokensDetails> = {
+  encode(message: OpenAiInputTokensDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cachedTokens !== "0") {
+      writer.uint32(8).int64(message.cachedTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenAiInputTokensDetails {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenAiInputTokensDetails();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.cachedTokens = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenAiInputTokensDetails {
+    return {
+      cachedTokens: isSet(object.cachedTokens)
+        ? globalThis.String(object.cachedTokens)
+        : isSet(object.cached_tokens)
+        ? globalThis.String(object.cached_tokens)
+        : "0",
+    };
+  },
+
+  toJSON(message: OpenAiInputTokensDetails): unknown {
+    const obj: any = {};
+    if (message.cachedTokens !== "0") {
+      obj.cachedTokens = message.cachedTokens;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenAiInputTokensDetails>, I>>(base?: I): OpenAiInputTokensDetails {
+    return OpenAiInputTokensDetails.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenAiInputTokensDetails>, I>>(object: I): OpenAiInputTokensDetails {
+    const message = createBaseOpenAiInputTokensDetails();
+    message.cachedTokens = object.cachedTokens ?? "0";
+    return message;
+  },
+};
+
+function createBaseOpenAiOutputTokensDetails(): OpenAiOutputTokensDetails {
+  return { reasoningTokens: "0" };
+}
+
+export const OpenAiOutputTokensDetails: MessageFns<OpenAiOutputTokensDetails> = {
+  encode(message: OpenAiOutputTokensDetails, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reasoningTokens !== "0") {
+      writer.uint32(8).int64(message.reasoningTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OpenAiOutputTokensDetails {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOpenAiOutputTokensDetails();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.reasoningTokens = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OpenAiOutputTokensDetails {
+    return {
+      reasoningTokens: isSet(object.reasoningTokens)
+        ? globalThis.String(object.reasoningTokens)
+        : isSet(object.reasoning_tokens)
+        ? globalThis.String(object.reasoning_tokens)
+        : "0",
+    };
+  },
+
+  toJSON(message: OpenAiOutputTokensDetails): unknown {
+    const obj: any = {};
+    if (message.reasoningTokens !== "0") {
+      obj.reasoningTokens = message.reasoningTokens;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OpenAiOutputTokensDetails>, I>>(base?: I): OpenAiOutputTokensDetails {
+    return OpenAiOutputTokensDetails.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OpenAiOutputTokensDetails>, I>>(object: I): OpenAiOutputTokensDetails {
+    const message = createBaseOpenAiOutputTokensDetails();
+    message.reasoningTokens = object.reasoningTokens ?? "0";
+    return message;
+  },
+};
+
+function createBaseAnthropicUsage(): AnthropicUsage {
+  return { inputTokens: "0", cacheCreationInputTokens: "0", cacheReadInputTokens: "0", outputTokens: "0" };
+}
+
+export const AnthropicUsage: MessageFns<AnthropicUsage> = {
+  encode(message: AnthropicUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.inputTokens !== "0") {
+      writer.uint32(8).int64(message.inputTokens);
+    }
+    if (message.cacheCreationInputTokens !== "0") {
+      writer.uint32(16).int64(message.cacheCreationInputTokens);
+    }
+    if (message.cacheReadInputTokens !== "0") {
+      writer.uint32(24).int64(message.cacheReadInputTokens);
+    }
+    if (message.outputTokens !== "0") {
+      writer.uint32(32).int64(message.outputTokens);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AnthropicUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAnthropicUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.inputTokens = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cacheCreationInputTokens = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.cacheReadInputTokens = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.outputTokens = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AnthropicUsage {
+    return {
+      inputTokens: isSet(object.inputTokens)
+        ? globalThis.String(object.inputTokens)
+        : isSet(object.input_tokens)
+        ? globalThis.String(object.input_tokens)
+        : "0",
+      cacheCreationInputTokens: isSet(object.cacheCreationInputTokens)
+        ? globalThis.String(object.cacheCreationInputTokens)
+        : isSet(object.cache_creation_input_tokens)
+        ? globalThis.String(object.cache_creation_input_tokens)
+        : "0",
+      cacheReadInputTokens: isSet(object.cacheReadInputTokens)
+        ? globalThis.String(object.cacheReadInputTokens)
+        : isSet(object.cache_read_input_tokens)
+        ? globalThis.String(object.cache_read_input_tokens)
+        : "0",
+      outputTokens: isSet(object.outputTokens)
+        ? globalThis.String(object.outputTokens)
+        : isSet(object.output_tokens)
+        ? globalThis.String(object.output_tokens)
+        : "0",
+    };
+  },
+
+  toJSON(message: AnthropicUsage): unknown {
+    const obj: any = {};
+    if (message.inputTokens !== "0") {
+      obj.inputTokens = message.inputTokens;
+    }
+    if (message.cacheCreationInputTokens !== "0") {
+      obj.cacheCreationInputTokens = message.cacheCreationInputTokens;
+    }
+    if (message.cacheReadInputTokens !== "0") {
+      obj.cacheReadInputTokens = message.cacheReadInputTokens;
+    }
+    if (message.outputTokens !== "0") {
+      obj.outputTokens = message.outputTokens;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AnthropicUsage>, I>>(base?: I): AnthropicUsage {
+    return AnthropicUsage.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AnthropicUsage>, I>>(object: I): AnthropicUsage {
+    const message = createBaseAnthropicUsage();
+    message.inputTokens = object.inputTokens ?? "0";
+    message.cacheCreationInputTokens = object.cacheCreationInputTokens ?? "0";
+    message.cacheReadInputTokens = object.cacheReadInputTokens ?? "0";
+    message.outputTokens = object.outputTokens ?? "0";
+    return message;
+  },
+};
+
+function createBaseGeminiUsageMetadata(): GeminiUsageMetadata {
+  return {
+    promptTokenCount: "0",
+    cachedContentTokenCount: "0",
+    candidatesTokenCount: "0",
+    thoughtsTokenCount: "0",
+    toolUsePromptTokenCount: "0",
+    totalTokenCount: "0",
+  };
+}
+
+export const GeminiUsageMetadata: MessageFns<GeminiUsageMetadata> = {
+  encode(message: GeminiUsageMetadata, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.promptTokenCount !== "0") {
+      writer.uint32(8).int64(message.promptTokenCount);
+    }
+    if (message.cachedContentTokenCount !== "0") {
+      writer.uint32(16).int64(message.cachedContentTokenCount);
+    }
+    if (message.candidatesTokenCount !== "0") {
+      writer.uint32(24).int64(message.candidatesTokenCount);
+    }
+    if (message.thoughtsTokenCount !== "0") {
+      writer.uint32(32).int64(message.thoughtsTokenCount);
+    }
+    if (message.toolUsePromptTokenCount !== "0") {
+      writer.uint32(40).int64(message.toolUsePromptTokenCount);
+    }
+    if (message.totalTokenCount !== "0") {
+      writer.uint32(48).int64(message.totalTokenCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GeminiUsageMetadata {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGeminiUsageMetadata();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.promptTokenCount = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.cachedContentTokenCount = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.candidatesTokenCount = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.thoughtsTokenCount = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.toolUsePromptTokenCount = reader.int64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.totalTokenCount = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GeminiUsageMetadata {
+    return {
+      promptTokenCount: isSet(object.promptTokenCount)
+        ? globalThis.String(object.promptTokenCount)
+        : isSet(object.prompt_token_count)
+        ? globalThis.String(object.prompt_token_count)
+        : "0",
+      cachedContentTokenCount: isSet(object.cachedContentTokenCount)
+        ? globalThis.String(object.cachedContentTokenCount)
+        : isSet(object.cached_content_token_count)
+        ? globalThis.String(object.cached_content_token_count)
+        : "0",
+      candidatesTokenCount: isSet(object.candidatesTokenCount)
+        ? globalThis.String(object.candidatesTokenCount)
+        : isSet(object.candidates_token_count)
+        ? globalThis.String(object.candidates_token_count)
+        : "0",
+      thoughtsTokenCount: isSet(object.thoughtsTokenCount)
+        ? globalThis.String(object.thoughtsTokenCount)
+        : isSet(object.thoughts_token_count)
+        ? globalThis.String(object.thoughts_token_count)
+        : "0",
+      toolUsePromptTokenCount: isSet(object.toolUsePromptTokenCount)
+        ? globalThis.String(object.toolUsePromptTokenCount)
+        : isSet(object.tool_use_prompt_token_count)
+        ? globalThis.String(object.tool_use_prompt_token_count)
+        : "0",
+      totalTokenCount: isSet(object.totalTokenCount)
+        ? globalThis.String(object.totalTokenCount)
+        : isSet(object.total_token_count)
+        ? globalThis.String(object.total_token_count)
+        : "0",
+    };
+  },
+
+  toJSON(message: GeminiUsageMetadata): unknown {
+    const obj: any = {};
+    if (message.promptTokenCount !== "0") {
+      obj.promptTokenCount = message.promptTokenCount;
+    }
+    if (message.cachedContentTokenCount !== "0") {
+      obj.cachedContentTokenCount = message.cachedContentTokenCount;
+    }
+    if (message.candidatesTokenCount !== "0") {
+      obj.candidatesTokenCount = message.candidatesTokenCount;
+    }
+    if (message.thoughtsTokenCount !== "0") {
+      obj.thoughtsTokenCount = message.thoughtsTokenCount;
+    }
+    if (message.toolUsePromptTokenCount !== "0") {
+      obj.toolUsePromptTokenCount = message.toolUsePromptTokenCount;
+    }
+    if (message.totalTokenCount !== "0") {
+      obj.totalTokenCount = message.totalTokenCount;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GeminiUsageMetadata>, I>>(base?: I): GeminiUsageMetadata {
+    return GeminiUsageMetadata.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GeminiUsageMetadata>, I>>(object: I): GeminiUsageMetadata {
+    const message = createBaseGeminiUsageMetadata();
+    message.promptTokenCount = object.promptTokenCount ?? "0";
+    message.cachedContentTokenCount = object.cachedContentTokenCount ?? "0";
+    message.candidatesTokenCount = object.candidatesTokenCount ?? "0";
+    message.thoughtsTokenCount = object.thoughtsTokenCount ?? "0";
+    message.toolUsePromptTokenCount = object.toolUsePromptTokenCount ?? "0";
+    message.totalTokenCount = object.totalTokenCount ?? "0";
     return message;
   },
 };
