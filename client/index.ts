@@ -28,10 +28,68 @@ import {
   type TrackApiCallResponse,
 } from "../gen/costtracking/v1/cost_tracking_service.js";
 import type { DeepPartial } from "../gen/costtracking/v1/cost_tracking_service.js";
+import {
+  AggregateByAgentRequest,
+  AggregateByUserRequest,
+  AggregateCostsRequest,
+  GetCostHistoryRequest,
+  GetCostSummaryRequest,
+  GetProviderBreakdownRequest,
+  type AggregateByAgentResponse,
+  type AggregateByUserResponse,
+  type AggregateCostsResponse,
+  type GetCostHistoryResponse,
+  type GetCostSummaryResponse,
+  type GetProviderBreakdownResponse,
+} from "../gen/costtracking/v1/aggregation.js";
+import {
+  DeleteBudgetRequest,
+  GetBudgetStatusRequest,
+  ListBudgetsRequest,
+  SetBudgetRequest,
+  type DeleteBudgetResponse,
+  type GetBudgetStatusResponse,
+  type ListBudgetsResponse,
+  type SetBudgetResponse,
+} from "../gen/costtracking/v1/budget.js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 
 export { CostTotals, EventFilter, GroupTotals, PeriodTotals, TimeWindow } from "../gen/costtracking/v1/aggregation.js";
+export {
+  AggregateByAgentRequest,
+  AggregateByAgentResponse,
+  AggregateByUserRequest,
+  AggregateByUserResponse,
+  AggregateCostsRequest,
+  AggregateCostsResponse,
+  AggregateRow,
+  CostTrend,
+  DailyCost,
+  GetCostHistoryRequest,
+  GetCostHistoryResponse,
+  GetCostSummaryRequest,
+  GetCostSummaryResponse,
+  GetProviderBreakdownRequest,
+  GetProviderBreakdownResponse,
+  ProviderTotals,
+  ShareOfTotal,
+} from "../gen/costtracking/v1/aggregation.js";
+export {
+  Budget,
+  BudgetAlert,
+  BudgetScope,
+  BudgetScopeKind,
+  BudgetStatusLevel,
+  DeleteBudgetRequest,
+  DeleteBudgetResponse,
+  GetBudgetStatusRequest,
+  GetBudgetStatusResponse,
+  ListBudgetsRequest,
+  ListBudgetsResponse,
+  SetBudgetRequest,
+  SetBudgetResponse,
+} from "../gen/costtracking/v1/budget.js";
 export {
   AggregateByPeriodRequest,
   AggregateByPeriodResponse,
@@ -113,6 +171,16 @@ export interface CostTrackingClient {
   aggregateByTask(request: DeepPartial<AggregateByTaskRequest>): Promise<AggregateByTaskResponse>;
   aggregateByPeriod(request: DeepPartial<AggregateByPeriodRequest>): Promise<AggregateByPeriodResponse>;
   getStats(request: DeepPartial<GetStatsRequest>): Promise<GetStatsResponse>;
+  aggregateCosts(request: DeepPartial<AggregateCostsRequest>): Promise<AggregateCostsResponse>;
+  aggregateByAgent(request: DeepPartial<AggregateByAgentRequest>): Promise<AggregateByAgentResponse>;
+  aggregateByUser(request: DeepPartial<AggregateByUserRequest>): Promise<AggregateByUserResponse>;
+  getProviderBreakdown(request: DeepPartial<GetProviderBreakdownRequest>): Promise<GetProviderBreakdownResponse>;
+  getCostSummary(request: DeepPartial<GetCostSummaryRequest>): Promise<GetCostSummaryResponse>;
+  getCostHistory(request: DeepPartial<GetCostHistoryRequest>): Promise<GetCostHistoryResponse>;
+  getBudgetStatus(request: DeepPartial<GetBudgetStatusRequest>): Promise<GetBudgetStatusResponse>;
+  setBudget(request: DeepPartial<SetBudgetRequest>): Promise<SetBudgetResponse>;
+  listBudgets(request?: DeepPartial<ListBudgetsRequest>): Promise<ListBudgetsResponse>;
+  deleteBudget(request: DeepPartial<DeleteBudgetRequest>): Promise<DeleteBudgetResponse>;
   /** Closes the channel. */
   close(): void;
 }
@@ -156,6 +224,16 @@ export function createCostTrackingClient(address: string, options: ClientOptions
     aggregateByTask: (request) => invoke(raw.aggregateByTask, AggregateByTaskRequest.fromPartial(request)),
     aggregateByPeriod: (request) => invoke(raw.aggregateByPeriod, AggregateByPeriodRequest.fromPartial(request)),
     getStats: (request) => invoke(raw.getStats, GetStatsRequest.fromPartial(request)),
+    aggregateCosts: (request) => invoke(raw.aggregateCosts, AggregateCostsRequest.fromPartial(request)),
+    aggregateByAgent: (request) => invoke(raw.aggregateByAgent, AggregateByAgentRequest.fromPartial(request)),
+    aggregateByUser: (request) => invoke(raw.aggregateByUser, AggregateByUserRequest.fromPartial(request)),
+    getProviderBreakdown: (request) => invoke(raw.getProviderBreakdown, GetProviderBreakdownRequest.fromPartial(request)),
+    getCostSummary: (request) => invoke(raw.getCostSummary, GetCostSummaryRequest.fromPartial(request)),
+    getCostHistory: (request) => invoke(raw.getCostHistory, GetCostHistoryRequest.fromPartial(request)),
+    getBudgetStatus: (request) => invoke(raw.getBudgetStatus, GetBudgetStatusRequest.fromPartial(request)),
+    setBudget: (request) => invoke(raw.setBudget, SetBudgetRequest.fromPartial(request)),
+    listBudgets: (request = {}) => invoke(raw.listBudgets, ListBudgetsRequest.fromPartial(request)),
+    deleteBudget: (request) => invoke(raw.deleteBudget, DeleteBudgetRequest.fromPartial(request)),
     close: () => raw.close(),
   };
 }

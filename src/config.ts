@@ -16,6 +16,11 @@ export interface Config {
   readonly reflection: boolean;
   /** How long a graceful shutdown waits for in-flight calls before cancelling them, from SHUTDOWN_GRACE_SECONDS. */
   readonly shutdownGraceSeconds: number;
+  /**
+   * How often the rollups are folded in the background, in milliseconds, from ROLLUP_FOLD_INTERVAL_MS. 0 turns the
+   * rollups off: every question is answered from the raw ledger (slower, same answers).
+   */
+  readonly rollupFoldIntervalMs: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -26,6 +31,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxClockSkewSeconds: 300,
   reflection: true,
   shutdownGraceSeconds: 10,
+  rollupFoldIntervalMs: 1000,
 });
 
 /** Thrown with every problem of the environment at once, so one start-up shows all of them. */
@@ -79,6 +85,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxClockSkewSeconds: integer("MAX_CLOCK_SKEW_SECONDS", DEFAULT_CONFIG.maxClockSkewSeconds, 0, 31_536_000),
     reflection: ["on", "true", "1"].includes(reflectionText),
     shutdownGraceSeconds: integer("SHUTDOWN_GRACE_SECONDS", DEFAULT_CONFIG.shutdownGraceSeconds, 0, 3600),
+    rollupFoldIntervalMs: integer("ROLLUP_FOLD_INTERVAL_MS", DEFAULT_CONFIG.rollupFoldIntervalMs, 0, 3_600_000),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -3,6 +3,10 @@ import { HealthImplementation } from "grpc-health-check";
 import { CostTrackingServiceService, type CostTrackingServiceServer } from "../gen/costtracking/v1/cost_tracking_service.js";
 import { aggregationRpc } from "./aggregation/aggregation.rpc.js";
 import { AggregationService } from "./aggregation/aggregation.service.js";
+import { DashboardService } from "./aggregation/dashboard.service.js";
+import { RollupFolder } from "./aggregation/rollup-folder.js";
+import { budgetRpc } from "./budgets/budget.rpc.js";
+import { BudgetService } from "./budgets/budget.service.js";
 import type { Config } from "./config.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
@@ -40,11 +44,12 @@ export interface StartOptions {
 export function createImplementation(database: DatabaseHandle, config: Config, logger: Logger, clock: Clock): CostTrackingServiceServer {
   const pricing = new PricingService(database.db);
   const ledger = new LedgerService(database.db, pricing, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
-  const aggregation = new AggregationService(database.db, clock);
+  const aggregation = new AggregationService(database.db, clock, { useRollups: config.rollupFoldIntervalMs > 0 });
   return {
     ...pricingRpc(pricing, clock, logger),
     ...ledgerRpc(ledger, logger),
-    ...aggregationRpc(aggregation, logger),
+    ...aggregationRpc(aggregation, new DashboardService(aggregation), logger),
+    ...budgetRpc(new BudgetService(database.db, aggregation), logger),
   };
 }
 
@@ -76,6 +81,8 @@ export async function startService(options: StartOptions): Promise<RunningServic
     if (ownsDatabase) await database.close();
     throw error;
   });
+  const folder = config.rollupFoldIntervalMs > 0 ? new RollupFolder(database.db, config.rollupFoldIntervalMs, logger) : undefined;
+  folder?.start();
   logger.info("serving", { address: config.listenAddress, port, engine: database.engine, dataDir: database.engine === "pglite" ? config.dataDir : undefined });
 
   let closing: Promise<void> | undefined;
@@ -94,6 +101,7 @@ export async function startService(options: StartOptions): Promise<RunningServic
           resolve();
         });
       });
+      await folder?.stop();
       if (ownsDatabase) await database.close();
       logger.info("stopped");
     })());
