@@ -42,7 +42,10 @@ const MAX_MONTHLY_LIMIT = "1000000000";
 
 /** A scope; `required` false lets an absent scope mean the global one. */
 function scopeFromProto(scope: ProtoBudgetScope | undefined, field: string, violations: Violations, required: boolean): BudgetScope {
-  if (!scope || (scope.kind === 0 && scope.id === "" && !required)) return { kind: "global", id: "" };
+  if (!scope || (scope.kind === 0 && scope.id === "")) {
+    if (required) violations.add(`${field}.kind`, "is required");
+    return { kind: "global", id: "" };
+  }
   const kind = KIND_FROM_PROTO[scope.kind];
   if (!kind) {
     violations.add(`${field}.kind`, scope.kind === 0 ? "is required" : `unknown scope kind ${scope.kind}`);
