@@ -49,6 +49,8 @@ export async function foldNextChunk(db: Kysely<Database>, target: bigint, maxRow
     const from = BigInt(rows[0]!.seq);
     if (from >= target) return undefined;
     const to = from + maxRows < target ? from + maxRows : target;
+    // Enough memory to aggregate a chunk in a hash table instead of sorting it on disk.
+    await sql`set local work_mem = '64MB'`.execute(trx);
     for (const rollup of ROLLUPS) await foldInto(trx, rollup, from, to);
     await sql`update rollup_watermark set folded_through_seq = ${to.toString()}, folded_at = now()`.execute(trx);
     return to;
