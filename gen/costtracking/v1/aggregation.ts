@@ -249,10 +249,11 @@ export interface AggregateCostsRequest {
 export interface AggregateCostsResponse {
   /**
    * The rows. Without a window: most expensive first, then by keys. With a window: in time order, then most
-   * expensive first. When the range is bounded on both sides and a window is set, every bucket of the range is
-   * returned, empty buckets included with zero totals (and, when grouping by dimensions too, one row with empty
-   * keys per empty bucket); otherwise only buckets that hold calls. Buckets are whole calendar units of the time
-   * zone: the first and the last may reach outside the range, but only calls inside the range count.
+   * expensive first. With a window, no group_by and no limit, a range with a start is filled: every bucket from
+   * the start to the end of the range (or to now when the range has no end) is returned, empty buckets with zero
+   * totals, so a chart shows quiet days as zero (at most 50,000 buckets; more is INVALID_ARGUMENT on window).
+   * Otherwise only buckets that hold calls are returned. Buckets are whole calendar units of the time zone (23 or
+   * 25 hours on DST days): the first and the last may reach outside the range, but only calls inside it count.
    */
   rows: AggregateRow[];
   /** The totals over every matching call; equal to the sum of all rows when no limit cut rows off. */

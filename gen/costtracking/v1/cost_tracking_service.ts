@@ -229,7 +229,7 @@ export interface AggregateByPeriodRequest {
 
 /** AggregateByPeriodResponse is the cost per time bucket. */
 export interface AggregateByPeriodResponse {
-  /** The buckets that hold events, in time order. */
+  /** The buckets in time order: every bucket of a range with a start, otherwise those that hold events. */
   buckets: PeriodTotals[];
   /** The totals over every bucket; always equal to the sum of the buckets. */
   totals?: CostTotals | undefined;
@@ -2352,7 +2352,8 @@ export const CostTrackingServiceService = {
   },
   /**
    * Returns the cost and usage per time bucket (hour, day, week or month in an IANA time zone) of the events that
-   * match a filter, with the total over all of them. Only buckets that hold events are returned.
+   * match a filter, with the total over all of them. When the filter has a start time, every bucket from it to the
+   * end time (or now) is returned, empty ones with zero totals; otherwise only buckets that hold events.
    */
   aggregateByPeriod: {
     path: "/costtracking.v1.CostTrackingService/AggregateByPeriod" as const,
@@ -2533,7 +2534,8 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
   aggregateByTask: handleUnaryCall<AggregateByTaskRequest, AggregateByTaskResponse>;
   /**
    * Returns the cost and usage per time bucket (hour, day, week or month in an IANA time zone) of the events that
-   * match a filter, with the total over all of them. Only buckets that hold events are returned.
+   * match a filter, with the total over all of them. When the filter has a start time, every bucket from it to the
+   * end time (or now) is returned, empty ones with zero totals; otherwise only buckets that hold events.
    */
   aggregateByPeriod: handleUnaryCall<AggregateByPeriodRequest, AggregateByPeriodResponse>;
   /**
@@ -2657,7 +2659,8 @@ export interface CostTrackingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns the cost and usage per time bucket (hour, day, week or month in an IANA time zone) of the events that
-   * match a filter, with the total over all of them. Only buckets that hold events are returned.
+   * match a filter, with the total over all of them. When the filter has a start time, every bucket from it to the
+   * end time (or now) is returned, empty ones with zero totals; otherwise only buckets that hold events.
    */
   aggregateByPeriod(
     request: AggregateByPeriodRequest,
