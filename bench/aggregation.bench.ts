@@ -173,7 +173,7 @@ async function measureIngestionCost(): Promise<{ plain: number; withRollups: num
     const names = { plain: "ct_bench_ingest_plain", withRollups: "ct_bench_ingest_rollups" } as const;
     const handles: Record<string, Kysely<Database>> = {};
     for (const [kind, name] of Object.entries(names)) {
-      await admin(`drop database if exists ${name}`);
+      await admin(`drop database if exists ${name} with (force)`);
       await admin(`create database ${name}`);
       const handle = await openDatabase({ databaseUrl: urlOf(name), maxConnections: 1 });
       await migrateToLatest(handle.db, kind === "plain" ? dir : undefined);
@@ -198,7 +198,7 @@ async function measureIngestionCost(): Promise<{ plain: number; withRollups: num
 
 async function main() {
   const dbName = "ct_bench_aggregation";
-  await admin(`drop database if exists ${dbName}`);
+  await admin(`drop database if exists ${dbName} with (force)`);
   await admin(`create database ${dbName}`);
   const handle = await openDatabase({ databaseUrl: urlOf(dbName), maxConnections: 2 });
   await migrateToLatest(handle.db);
@@ -256,7 +256,7 @@ async function main() {
         `| ${r.events.toLocaleString("en-US")} | ${r.question} | ${fmt(r.service)} | ${fmt(r.plain)} | ${Number.isNaN(r.plain) ? "-" : `${(r.plain / r.service).toFixed(0)}x`} |`,
     ),
     "",
-    "Rollup sizes (rows, both grains) and fold time (all events folded once, in chunks of 250,000 seq):",
+    "Rollup sizes (rows, all grains) and fold time (all events folded once, in chunks of 250,000 seq):",
     "",
     "| events | " + Object.keys(sizes[0]!.rollups).join(" | ") + " | fold |",
     "| ---: | " + Object.keys(sizes[0]!.rollups).map(() => "---:").join(" | ") + " | ---: |",

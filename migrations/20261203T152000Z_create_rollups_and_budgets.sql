@@ -11,9 +11,9 @@
 -- * A fold adds the rows in (watermark, target] to the rollups and moves the watermark in one transaction. A
 --   query reads rollup rows plus the raw rows with seq above the watermark in ONE statement (one snapshot), so it
 --   sees each row exactly once.
--- * Rollups are keyed by 15-minute (900 s) and 1-hour (3600 s) UTC buckets: 15-minute buckets nest in the local
---   hours and days of every time zone, including +05:30 and +05:45; hour buckets serve whole-hour zones and the
---   long middle of any range with fewer rows. Each rollup is keyed by its own question's dimensions (a rollup
+-- * Rollups are keyed by 15-minute (900 s), 1-hour (3600 s) and 1-day (86400 s) UTC buckets: 15-minute buckets
+--   nest in the local hours and days of every time zone, including +05:30 and +05:45; hour buckets serve
+--   whole-hour zones, and day buckets UTC days and the long middle of any range, with fewer rows to read. Each rollup is keyed by its own question's dimensions (a rollup
 --   keyed by every dimension would be nearly as large as the raw table). A missing value is stored as ''.
 -- * The ledger is append-only. Should rows ever be updated or deleted (or the table truncated), the trigger below
 --   empties the rollups and resets the watermark: answers stay exact (read from raw) until the background fold
@@ -42,7 +42,7 @@ CREATE TRIGGER ledger_event_hold_fold_lock BEFORE INSERT ON ledger_event
   FOR EACH STATEMENT EXECUTE FUNCTION ledger_event_hold_fold_lock();
 
 CREATE TABLE rollup_status (
-  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600)),
+  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600, 86400)),
   bucket_start timestamptz NOT NULL,
   status text NOT NULL,
   cost_usd numeric NOT NULL,
@@ -56,7 +56,7 @@ CREATE TABLE rollup_status (
   PRIMARY KEY (grain_seconds, bucket_start, status)
 );
 CREATE TABLE rollup_provider_model (
-  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600)),
+  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600, 86400)),
   bucket_start timestamptz NOT NULL,
   provider text NOT NULL,
   model text NOT NULL,
@@ -72,7 +72,7 @@ CREATE TABLE rollup_provider_model (
   PRIMARY KEY (grain_seconds, bucket_start, provider, model, status)
 );
 CREATE TABLE rollup_operation (
-  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600)),
+  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600, 86400)),
   bucket_start timestamptz NOT NULL,
   operation text NOT NULL,
   status text NOT NULL,
@@ -87,7 +87,7 @@ CREATE TABLE rollup_operation (
   PRIMARY KEY (grain_seconds, bucket_start, operation, status)
 );
 CREATE TABLE rollup_agent (
-  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600)),
+  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600, 86400)),
   bucket_start timestamptz NOT NULL,
   agent_id text NOT NULL,
   status text NOT NULL,
@@ -102,7 +102,7 @@ CREATE TABLE rollup_agent (
   PRIMARY KEY (grain_seconds, bucket_start, agent_id, status)
 );
 CREATE TABLE rollup_task (
-  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600)),
+  grain_seconds integer NOT NULL CHECK (grain_seconds IN (900, 3600, 86400)),
   bucket_start timestamptz NOT NULL,
   task_id text NOT NULL,
   status text NOT NULL,

@@ -57,7 +57,7 @@ export async function foldNextChunk(db: Kysely<Database>, target: bigint, maxRow
   });
 }
 
-/** Adds the calls with seq in (from, to] to one rollup: summed per 15 minutes, and those sums per hour. */
+/** Adds the calls with seq in (from, to] to one rollup: summed per 15 minutes, and those sums per hour and per UTC day. */
 async function foldInto(trx: Transaction<Database>, rollup: Rollup, from: bigint, to: bigint): Promise<void> {
   const dims = rollupColumns(rollup);
   const dimList = sql.join(dims.map((d) => sql.ref(d)));
@@ -74,14 +74,17 @@ async function foldInto(trx: Transaction<Database>, rollup: Rollup, from: bigint
       from ledger_event
       where kind = 'api_call' and seq > ${from.toString()} and seq <= ${to.toString()}
       group by 1, ${dimList}
-    ), both_grains as (
+    ), every_grain as (
       select 900 as grain_seconds, * from quarter
       union all
       select 3600, date_bin('1 hour', bucket_start, timestamptz '2000-01-01 00:00:00+00'), ${dimList}, ${sums}
       from quarter group by 2, ${dimList}
+      union all
+      select 86400, date_bin('1 day', bucket_start, timestamptz '2000-01-01 00:00:00+00'), ${dimList}, ${sums}
+      from quarter group by 2, ${dimList}
     )
     insert into ${sql.table(rollup.table)} as r (grain_seconds, bucket_start, ${dimList}, ${sql.join(TOTAL_COLUMNS.map((c) => sql.ref(c)))})
-    select grain_seconds, bucket_start, ${dimList}, ${sql.join(TOTAL_COLUMNS.map((c) => sql.ref(c)))} from both_grains
+    select grain_seconds, bucket_start, ${dimList}, ${sql.join(TOTAL_COLUMNS.map((c) => sql.ref(c)))} from every_grain
     on conflict (grain_seconds, bucket_start, ${dimList}) do update set ${updates}
   `.execute(trx);
 }

@@ -29,6 +29,18 @@ describe("planRange", () => {
     ]);
   });
 
+  it("reads whole UTC days from day buckets in the middle of a long range", () => {
+    const plan = planRange("2025-03-01T22:30:00.000000Z", "2025-03-04T01:07:00.000000Z", 86400);
+    expect(plan.pieces).toEqual([
+      { grain: 900, from: "2025-03-01T22:30:00.000000Z", to: "2025-03-01T23:00:00.000000Z" },
+      { grain: 3600, from: "2025-03-01T23:00:00.000000Z", to: "2025-03-02T00:00:00.000000Z" },
+      { grain: 86400, from: "2025-03-02T00:00:00.000000Z", to: "2025-03-04T00:00:00.000000Z" },
+      { grain: 3600, from: "2025-03-04T00:00:00.000000Z", to: "2025-03-04T01:00:00.000000Z" },
+    ]);
+    expect(plan.rawEdges).toEqual([{ start: "2025-03-04T01:00:00.000000Z", end: "2025-03-04T01:07:00.000000Z" }]);
+    expect(planRange(undefined, undefined, 86400).pieces).toEqual([{ grain: 86400, from: undefined, to: undefined }]);
+  });
+
   it("keeps to 15-minute buckets when asked (zones such as +05:45)", () => {
     const plan = planRange("2025-03-01T00:00:00.000000Z", "2025-03-01T06:00:00.000000Z", 900);
     expect(plan).toEqual({ pieces: [{ grain: 900, from: "2025-03-01T00:00:00.000000Z", to: "2025-03-01T06:00:00.000000Z" }], rawEdges: [] });
@@ -61,6 +73,8 @@ describe("hasWholeHourOffsets", () => {
     ["America/St_Johns", false],
   ])("%s: %s", (zone, whole) => {
     expect(hasWholeHourOffsets(zone)).toBe(whole);
-    expect(grainFor("day", zone)).toBe(whole ? 3600 : 900);
+    expect(grainFor("hour", zone)).toBe(whole ? 3600 : 900);
+    expect(grainFor("day", zone)).toBe(zone === "UTC" ? 86400 : whole ? 3600 : 900);
+    expect(grainFor(undefined, zone)).toBe(86400);
   });
 });
