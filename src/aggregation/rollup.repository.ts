@@ -27,10 +27,13 @@ export async function readWatermark(db: Db): Promise<bigint> {
 
 /**
  * The highest seq below which every ledger row is committed. Taking the fold lock exclusively waits for every
- * transaction that is inserting ledger rows to end; the lock is released at once (the transaction ends).
+ * transaction that is inserting ledger rows to end; the lock is released at once (the transaction ends). While it
+ * waits, new inserts queue behind it, so it gives up after a second (LockTimeoutError) rather than stall ingestion
+ * behind a long insert transaction; the next fold tries again.
  */
 export async function committedSeq(db: Kysely<Database>): Promise<bigint> {
   return db.transaction().execute(async (trx) => {
+    await sql`set local lock_timeout = '1s'`.execute(trx);
     await sql`select pg_advisory_xact_lock(${sql.raw(FOLD_LOCK.toString())})`.execute(trx);
     const { rows } = await sql<{ seq: string | null }>`select max(seq) as seq from ledger_event`.execute(trx);
     return BigInt(rows[0]?.seq ?? "0");

@@ -298,6 +298,25 @@ describe.each(ENGINES)("AggregateCosts, rollups and time zones on %s", (engine) 
     expect(error.fieldViolations[0]!.description.replace(/,/g, "")).toContain(mentioned);
   });
 
+  it("rebuilds the rollups when ledger rows are ever changed or deleted, and answers stay exact meanwhile", async () => {
+    await spend("2025-03-10T00:00:00Z", "1", { agentId: "a" });
+    await spend("2025-03-10T00:30:00Z", "2", { agentId: "b" });
+    await fold();
+    await sql`update ledger_event set cost_usd = 5 where agent_id = 'a'`.execute(t.database.db);
+    expect((await both({ groupBy: ["agent"] })).rows.map((r) => [r.keys[0], r.totals?.costUsd])).toEqual([
+      ["a", "5"],
+      ["b", "2"],
+    ]);
+    await fold();
+    await sql`delete from ledger_event where agent_id = 'b'`.execute(t.database.db);
+    expect((await both({ groupBy: ["agent"] })).totals?.costUsd).toBe("5");
+    // A statement that changes nothing leaves the rollups alone.
+    await fold();
+    await sql`update ledger_event set cost_usd = 9 where agent_id = 'nobody'`.execute(t.database.db);
+    const { rows } = await sql<{ seq: string }>`select folded_through_seq as seq from rollup_watermark`.execute(t.database.db);
+    expect(rows[0]!.seq).not.toBe("0");
+  });
+
   it.runIf(engine === "postgres")("never loses a row that an open transaction commits while a fold runs", async () => {
     // given: a transaction holding an uncommitted call, then a later call committed by another
     await spend("2025-03-10T00:00:00Z", "1");
