@@ -20,12 +20,10 @@ export async function foldRollups(db: Kysely<Database>, chunkRows: bigint = FOLD
     throw error;
   }
   let moved = 0n;
-  let previous: bigint | undefined;
   for (;;) {
-    const next = await foldNextChunk(db, target, chunkRows);
-    if (next === undefined) return moved;
-    moved += previous === undefined ? next : next - previous;
-    previous = next;
+    const folded = await foldNextChunk(db, target, chunkRows);
+    if (folded === undefined) return moved;
+    moved += folded;
   }
 }
 

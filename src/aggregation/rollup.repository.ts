@@ -42,8 +42,8 @@ export async function committedSeq(db: Kysely<Database>): Promise<bigint> {
 
 /**
  * Folds the api_calls with seq in (watermark, min(target, watermark + maxRows)] into every rollup and moves the
- * watermark, in one transaction; the watermark row is locked first, so concurrent folders take turns. Returns the
- * new watermark, or undefined when there was nothing to fold.
+ * watermark, in one transaction; the watermark row is locked first, so concurrent folders take turns. Returns how
+ * many seq values the watermark moved, or undefined when there was nothing to fold.
  */
 export async function foldNextChunk(db: Kysely<Database>, target: bigint, maxRows: bigint): Promise<bigint | undefined> {
   return db.transaction().execute(async (trx) => {
@@ -56,7 +56,7 @@ export async function foldNextChunk(db: Kysely<Database>, target: bigint, maxRow
     await sql`set local work_mem = '64MB'`.execute(trx);
     for (const rollup of ROLLUPS) await foldInto(trx, rollup, from, to);
     await sql`update rollup_watermark set folded_through_seq = ${to.toString()}, folded_at = now()`.execute(trx);
-    return to;
+    return to - from;
   });
 }
 
@@ -104,5 +104,6 @@ export async function rollupSizes(db: Db): Promise<Record<string, string>> {
     (r) => sql`select ${r.table} as name, count(*) as n from ${sql.table(r.table)}`,
   );
   const { rows } = await sql<{ name: string; n: string }>`${sql.join(parts, sql` union all `)}`.execute(db);
-  return Object.fromEntries(rows.map((r) => [r.name, String(r.n)]));
+  const counts = new Map(rows.map((r) => [r.name, String(r.n)]));
+  return Object.fromEntries(ROLLUPS.map((r) => [r.table, counts.get(r.table) ?? "0"]));
 }
