@@ -36,10 +36,68 @@ import {
   type ListModelPricesResponse,
   type UpsertModelPriceResponse,
 } from "../gen/costtracking/v1/pricing.js";
+import {
+  AggregateByAgentRequest,
+  AggregateByUserRequest,
+  AggregateCostsRequest,
+  GetCostHistoryRequest,
+  GetCostSummaryRequest,
+  GetProviderBreakdownRequest,
+  type AggregateByAgentResponse,
+  type AggregateByUserResponse,
+  type AggregateCostsResponse,
+  type GetCostHistoryResponse,
+  type GetCostSummaryResponse,
+  type GetProviderBreakdownResponse,
+} from "../gen/costtracking/v1/aggregation.js";
+import {
+  DeleteBudgetRequest,
+  GetBudgetStatusRequest,
+  ListBudgetsRequest,
+  SetBudgetRequest,
+  type DeleteBudgetResponse,
+  type GetBudgetStatusResponse,
+  type ListBudgetsResponse,
+  type SetBudgetResponse,
+} from "../gen/costtracking/v1/budget.js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 
 export { CostTotals, EventFilter, GroupTotals, PeriodTotals, TimeWindow } from "../gen/costtracking/v1/aggregation.js";
+export {
+  AggregateByAgentRequest,
+  AggregateByAgentResponse,
+  AggregateByUserRequest,
+  AggregateByUserResponse,
+  AggregateCostsRequest,
+  AggregateCostsResponse,
+  AggregateRow,
+  CostTrend,
+  DailyCost,
+  GetCostHistoryRequest,
+  GetCostHistoryResponse,
+  GetCostSummaryRequest,
+  GetCostSummaryResponse,
+  GetProviderBreakdownRequest,
+  GetProviderBreakdownResponse,
+  ProviderTotals,
+  ShareOfTotal,
+} from "../gen/costtracking/v1/aggregation.js";
+export {
+  Budget,
+  BudgetAlert,
+  BudgetScope,
+  BudgetScopeKind,
+  BudgetStatusLevel,
+  DeleteBudgetRequest,
+  DeleteBudgetResponse,
+  GetBudgetStatusRequest,
+  GetBudgetStatusResponse,
+  ListBudgetsRequest,
+  ListBudgetsResponse,
+  SetBudgetRequest,
+  SetBudgetResponse,
+} from "../gen/costtracking/v1/budget.js";
 export {
   AggregateByPeriodRequest,
   AggregateByPeriodResponse,
@@ -160,6 +218,16 @@ export interface CostTrackingClient {
   upsertModelPrice(request: DeepPartial<UpsertModelPriceRequest>): Promise<UpsertModelPriceResponse>;
   /** Estimates a task's cost from expected usage, a legacy phase plan or preset, or past tasks. */
   estimateCost(request: DeepPartial<EstimateCostRequest>): Promise<EstimateCostResponse>;
+  aggregateCosts(request: DeepPartial<AggregateCostsRequest>): Promise<AggregateCostsResponse>;
+  aggregateByAgent(request: DeepPartial<AggregateByAgentRequest>): Promise<AggregateByAgentResponse>;
+  aggregateByUser(request: DeepPartial<AggregateByUserRequest>): Promise<AggregateByUserResponse>;
+  getProviderBreakdown(request: DeepPartial<GetProviderBreakdownRequest>): Promise<GetProviderBreakdownResponse>;
+  getCostSummary(request: DeepPartial<GetCostSummaryRequest>): Promise<GetCostSummaryResponse>;
+  getCostHistory(request: DeepPartial<GetCostHistoryRequest>): Promise<GetCostHistoryResponse>;
+  getBudgetStatus(request: DeepPartial<GetBudgetStatusRequest>): Promise<GetBudgetStatusResponse>;
+  setBudget(request: DeepPartial<SetBudgetRequest>): Promise<SetBudgetResponse>;
+  listBudgets(request?: DeepPartial<ListBudgetsRequest>): Promise<ListBudgetsResponse>;
+  deleteBudget(request: DeepPartial<DeleteBudgetRequest>): Promise<DeleteBudgetResponse>;
   /** Closes the channel. */
   close(): void;
 }
@@ -213,6 +281,16 @@ export function createCostTrackingClient(address: string, options: ClientOptions
     listModelPrices: (request) => invoke(raw.listModelPrices, ListModelPricesRequest.fromPartial(request)),
     upsertModelPrice: (request) => invoke(raw.upsertModelPrice, UpsertModelPriceRequest.fromPartial(request)),
     estimateCost: (request) => invoke(raw.estimateCost, EstimateCostRequest.fromPartial(request)),
+    aggregateCosts: (request) => invoke(raw.aggregateCosts, AggregateCostsRequest.fromPartial(request)),
+    aggregateByAgent: (request) => invoke(raw.aggregateByAgent, AggregateByAgentRequest.fromPartial(request)),
+    aggregateByUser: (request) => invoke(raw.aggregateByUser, AggregateByUserRequest.fromPartial(request)),
+    getProviderBreakdown: (request) => invoke(raw.getProviderBreakdown, GetProviderBreakdownRequest.fromPartial(request)),
+    getCostSummary: (request) => invoke(raw.getCostSummary, GetCostSummaryRequest.fromPartial(request)),
+    getCostHistory: (request) => invoke(raw.getCostHistory, GetCostHistoryRequest.fromPartial(request)),
+    getBudgetStatus: (request) => invoke(raw.getBudgetStatus, GetBudgetStatusRequest.fromPartial(request)),
+    setBudget: (request) => invoke(raw.setBudget, SetBudgetRequest.fromPartial(request)),
+    listBudgets: (request = {}) => invoke(raw.listBudgets, ListBudgetsRequest.fromPartial(request)),
+    deleteBudget: (request) => invoke(raw.deleteBudget, DeleteBudgetRequest.fromPartial(request)),
     close: () => raw.close(),
   };
 }

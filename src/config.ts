@@ -51,6 +51,11 @@ export interface Config {
    * written by another process (the import command, another server) applies. 0: checked before every pricing.
    */
   readonly priceCatalogMaxStalenessMs: number;
+  /**
+   * How often the rollups are folded in the background, in milliseconds, from ROLLUP_FOLD_INTERVAL_MS. 0 turns the
+   * rollups off: every question is answered from the raw ledger (slower, same answers).
+   */
+  readonly rollupFoldIntervalMs: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -69,6 +74,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   rateLimitBurst: 100,
   defaultPriceModel: undefined,
   priceCatalogMaxStalenessMs: 1000,
+  rollupFoldIntervalMs: 1000,
 });
 
 /** True for addresses only this machine can reach. */
@@ -176,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimitBurst: integer("RATE_LIMIT_BURST", DEFAULT_CONFIG.rateLimitBurst, 1, 10_000_000),
     defaultPriceModel,
     priceCatalogMaxStalenessMs: integer("PRICE_CATALOG_MAX_STALENESS_MS", DEFAULT_CONFIG.priceCatalogMaxStalenessMs, 0, 3_600_000),
+    rollupFoldIntervalMs: integer("ROLLUP_FOLD_INTERVAL_MS", DEFAULT_CONFIG.rollupFoldIntervalMs, 0, 3_600_000),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

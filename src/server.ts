@@ -7,6 +7,10 @@ import { AggregationService } from "./aggregation/aggregation.service.js";
 import { AccessPolicy } from "./access/access-policy.js";
 import { accessInterceptor } from "./access/access.rpc.js";
 import { isLoopbackAddress, type Config } from "./config.js";
+import { DashboardService } from "./aggregation/dashboard.service.js";
+import { RollupFolder } from "./aggregation/rollup-folder.js";
+import { budgetRpc } from "./budgets/budget.rpc.js";
+import { BudgetService } from "./budgets/budget.service.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
@@ -58,11 +62,12 @@ export function createImplementation(database: DatabaseHandle, config: Config, l
   const catalog = new PriceCatalogService(database.db, priceCatalog, randomUUID);
   const estimates = new EstimateService(database.db, pricing);
   const ledger = new LedgerService(database.db, pricing, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
-  const aggregation = new AggregationService(database.db, clock);
+  const aggregation = new AggregationService(database.db, clock, { useRollups: config.rollupFoldIntervalMs > 0 });
   return {
     ...pricingRpc({ pricing, catalog, estimates }, clock, logger),
     ...ledgerRpc(ledger, logger),
-    ...aggregationRpc(aggregation, logger),
+    ...aggregationRpc(aggregation, new DashboardService(aggregation), logger),
+    ...budgetRpc(new BudgetService(database.db, aggregation), logger),
   };
 }
 
@@ -115,6 +120,8 @@ export async function startService(options: StartOptions): Promise<RunningServic
   if (!policy.authenticationEnabled && !isLoopbackAddress(config.listenAddress)) {
     logger.warn("authentication is off on an address other machines can reach; configure AUTH_TOKENS_FILE (see README)");
   }
+  const folder = config.rollupFoldIntervalMs > 0 ? new RollupFolder(database.db, config.rollupFoldIntervalMs, logger) : undefined;
+  folder?.start();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -133,6 +140,7 @@ export async function startService(options: StartOptions): Promise<RunningServic
       }
       clearTimeout(timer);
       server.forceShutdown();
+      await folder?.stop();
       if (ownsDatabase) await database.close();
       logger.info("stopped");
     })());

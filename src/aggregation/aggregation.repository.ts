@@ -2,25 +2,11 @@ import { sql, type Expression, type Kysely, type SelectQueryBuilder, type SqlBoo
 import type { Database } from "../db/schema.js";
 import { formatMoney, Money } from "../money.js";
 import { instantFromPg, type Instant } from "../time.js";
-import type { CostTotals, EventFilter, GroupTotals, PeriodTotals, TimeWindow } from "./event-filter.js";
+import type { CostTotals, EventFilter } from "./event-filter.js";
 
 type EventQuery = SelectQueryBuilder<Database, "ledger_event", object>;
 
-/** The totals columns of CostTotals, as SQL aggregates over api_call rows. */
-function totalsColumns() {
-  return [
-    sql<string>`coalesce(sum(cost_usd), 0)`.as("cost_usd"),
-    sql<string>`count(*)`.as("call_count"),
-    sql<string>`coalesce(sum(input_tokens), 0)`.as("input_tokens"),
-    sql<string>`coalesce(sum(cache_read_input_tokens), 0)`.as("cache_read_input_tokens"),
-    sql<string>`coalesce(sum(cache_write_input_tokens), 0)`.as("cache_write_input_tokens"),
-    sql<string>`coalesce(sum(output_tokens), 0)`.as("output_tokens"),
-    sql<string>`coalesce(sum(reasoning_output_tokens), 0)`.as("reasoning_output_tokens"),
-    sql<string>`count(*) filter (where cost_usd is null)`.as("unpriced_call_count"),
-  ] as const;
-}
-
-interface TotalsRow {
+export interface TotalsRow {
   cost_usd: string;
   call_count: string;
   input_tokens: string;
@@ -58,71 +44,6 @@ export function applyFilter<Q extends EventQuery>(query: Q, filter: EventFilter)
   if (filter.operation) q = q.where("operation", "=", filter.operation);
   if (filter.status) q = q.where("status", "=", filter.status);
   return q as Q;
-}
-
-function apiCalls(db: Kysely<Database>, filter: EventFilter): EventQuery {
-  return applyFilter(db.selectFrom("ledger_event").where("kind", "=", "api_call"), filter);
-}
-
-/** The totals of the API calls that match a filter. */
-export async function sumTotals(db: Kysely<Database>, filter: EventFilter): Promise<CostTotals> {
-  const row = await apiCalls(db, filter).select(totalsColumns()).executeTakeFirst();
-  return totalsFromRow(row);
-}
-
-/** A column an aggregation can group by. */
-export type GroupColumn = "operation" | "model" | "agent_id" | "provider" | "user_id" | "task_id";
-
-/** Totals per value of one column, most expensive first (then by key). A missing value groups under "". */
-export async function sumTotalsBy(db: Kysely<Database>, filter: EventFilter, column: GroupColumn): Promise<GroupTotals[]> {
-  const key = sql<string>`coalesce(${sql.ref(column)}, '')`;
-  const rows = await apiCalls(db, filter)
-    .select([key.as("group_key"), ...totalsColumns()])
-    .groupBy(key)
-    .orderBy(sql`coalesce(sum(cost_usd), 0)`, "desc")
-    .orderBy(key)
-    .execute();
-  return rows.map((row) => ({ key: row.group_key, totals: totalsFromRow(row) }));
-}
-
-/** Totals per calendar bucket of the time zone; only buckets that hold calls, in time order. */
-export async function sumTotalsByPeriod(
-  db: Kysely<Database>,
-  filter: EventFilter,
-  window: TimeWindow,
-  timeZone: string,
-): Promise<PeriodTotals[]> {
-  const bucket = sql<string>`date_trunc(${window}, occurred_at, ${timeZone})`;
-  const rows = await apiCalls(db, filter)
-    .select([
-      bucket.as("bucket_start"),
-      sql<string>`((date_trunc(${window}, occurred_at, ${timeZone}) at time zone ${timeZone}) + ${`1 ${window}`}::interval) at time zone ${timeZone}`.as(
-        "bucket_end",
-      ),
-      sql<string>`to_char(date_trunc(${window}, occurred_at, ${timeZone}) at time zone ${timeZone}, 'YYYY-MM-DD"T"HH24:MI:SS')`.as(
-        "local_start",
-      ),
-      sql<string>`extract(epoch from (date_trunc(${window}, occurred_at, ${timeZone}) at time zone ${timeZone}) - (date_trunc(${window}, occurred_at, ${timeZone}) at time zone 'UTC'))::bigint`.as(
-        "offset_seconds",
-      ),
-      ...totalsColumns(),
-    ])
-    .groupBy([sql`1`, sql`2`, sql`3`, sql`4`])
-    .orderBy(sql`1`)
-    .execute();
-  return rows.map((row) => ({
-    start: instantFromPg(row.bucket_start),
-    end: instantFromPg(row.bucket_end),
-    label: `${row.local_start}${formatOffset(Number(row.offset_seconds))}`,
-    totals: totalsFromRow(row),
-  }));
-}
-
-function formatOffset(seconds: number): string {
-  const sign = seconds < 0 ? "-" : "+";
-  const abs = Math.abs(seconds);
-  const pad = (n: number) => String(n).padStart(2, "0");
-  return `${sign}${pad(Math.floor(abs / 3600))}:${pad(Math.floor((abs % 3600) / 60))}`;
 }
 
 /** The number of agent executions that match a filter. */

@@ -1,3 +1,19 @@
+import {
+  CostTrend,
+  type AggregateByAgentRequest,
+  type AggregateByAgentResponse,
+  type AggregateByUserRequest,
+  type AggregateByUserResponse,
+  type AggregateCostsRequest,
+  type AggregateCostsResponse,
+  type GetCostHistoryRequest,
+  type GetCostHistoryResponse,
+  type GetCostSummaryRequest,
+  type GetCostSummaryResponse,
+  type GetProviderBreakdownRequest,
+  type GetProviderBreakdownResponse,
+  type ShareOfTotal,
+} from "../../gen/costtracking/v1/aggregation.js";
 import type {
   AggregateByPeriodRequest,
   AggregateByPeriodResponse,
@@ -17,11 +33,25 @@ import {
   windowFromProto,
 } from "../rpc/convert.js";
 import { unary } from "../rpc/handlers.js";
+import type { Instant } from "../time.js";
 import { identifier } from "../validation.js";
-import type { AggregationService } from "./aggregation.service.js";
-import { PERIOD_ALIASES, PERIOD_WORDS, type GroupTotals, type PeriodWord } from "./event-filter.js";
+import type { AggregationService, Share } from "./aggregation.service.js";
+import { localDate } from "./calendar.js";
+import type { DashboardService, SummaryPeriod, Trend } from "./dashboard.service.js";
+import {
+  DIMENSIONS,
+  PERIOD_ALIASES,
+  PERIOD_WORDS,
+  type Dimension,
+  type GroupTotals,
+  type PeriodWord,
+} from "./event-filter.js";
 
 const groupsToProto = (groups: GroupTotals[]) => groups.map((g) => ({ key: g.key, totals: totalsToProto(g.totals) }));
+const sharesToProto = (shares: Share[]): ShareOfTotal[] =>
+  shares.map((s) => ({ key: s.key, totals: totalsToProto(s.totals), percentOfTotal: s.percentOfTotal }));
+const optionalInstant = (name: "startTime" | "endTime", instant: Instant | undefined) =>
+  instant ? { [name]: instantToProto(instant) } : {};
 
 /** A range word or alias; empty means none. */
 function periodFromProto(value: string, field: string, violations: Violations): PeriodWord | undefined {
@@ -32,13 +62,73 @@ function periodFromProto(value: string, field: string, violations: Violations): 
   return known;
 }
 
+/** Group-by dimension names, each known and at most once. */
+function groupByFromProto(values: string[], field: string, violations: Violations): Dimension[] {
+  const dimensions: Dimension[] = [];
+  values.forEach((value, i) => {
+    const name = value.toLowerCase() as Dimension;
+    if (!(DIMENSIONS as readonly string[]).includes(name)) {
+      violations.add(`${field}[${i}]`, `unknown dimension "${value}"; use one of ${DIMENSIONS.join(", ")}`);
+    } else if (dimensions.includes(name)) {
+      violations.add(`${field}[${i}]`, `dimension "${value}" is repeated`);
+    } else {
+      dimensions.push(name);
+    }
+  });
+  return dimensions;
+}
+
+const MAX_LIMIT = 100_000;
+function limitFromProto(value: number, field: string, violations: Violations): number | undefined {
+  if (value < 0 || value > MAX_LIMIT) violations.add(field, `must be from 0 to ${MAX_LIMIT}, got ${value}`);
+  return value > 0 ? value : undefined;
+}
+
+/** A window that may be left out (UNSPECIFIED: no time grouping). */
+function optionalWindowFromProto(value: number, field: string, violations: Violations) {
+  return value === 0 ? undefined : windowFromProto(value, field, violations);
+}
+
+const TREND_TO_PROTO: Record<Trend, CostTrend> = {
+  up: CostTrend.COST_TREND_UP,
+  down: CostTrend.COST_TREND_DOWN,
+  stable: CostTrend.COST_TREND_STABLE,
+};
+
 /** A mean or percentile in milliseconds: null (no rows) is 0. */
 const ms = (value: string | number | null) => (value === null ? 0 : Number(value));
 
+type AggregationMethods =
+  | "aggregateByTask"
+  | "aggregateByPeriod"
+  | "getStats"
+  | "aggregateCosts"
+  | "aggregateByAgent"
+  | "aggregateByUser"
+  | "getProviderBreakdown"
+  | "getCostSummary"
+  | "getCostHistory";
+
 export function aggregationRpc(
   aggregation: AggregationService,
+  dashboard: DashboardService,
   logger: Logger,
-): Pick<CostTrackingServiceServer, "aggregateByTask" | "aggregateByPeriod" | "getStats"> {
+): Pick<CostTrackingServiceServer, AggregationMethods> {
+  /** Per-value totals of one dimension, for AggregateByAgent and AggregateByUser. */
+  const aggregateBy = async (
+    dimension: Dimension,
+    request: { filter?: AggregateByAgentRequest["filter"]; period: string; timeZone: string; limit: number },
+  ) => {
+    const violations = new Violations();
+    const filter = filterFromProto(request.filter, "filter", violations);
+    const period = periodFromProto(request.period, "period", violations);
+    const timeZone = timeZoneFromProto(request.timeZone, "time_zone", violations);
+    const limit = limitFromProto(request.limit, "limit", violations);
+    violations.throwIfAny();
+    const result = await aggregation.aggregateCosts({ filter, groupBy: [dimension], timeZone, period, limit });
+    return { groups: result.rows.map((r) => ({ key: r.keys[0]!, totals: r.totals })), totals: result.totals };
+  };
+
   return {
     aggregateByTask: unary("AggregateByTask", logger, async (request: AggregateByTaskRequest): Promise<AggregateByTaskResponse> => {
       const violations = new Violations();
@@ -79,6 +169,119 @@ export function aggregationRpc(
       },
     ),
 
+    aggregateCosts: unary("AggregateCosts", logger, async (request: AggregateCostsRequest): Promise<AggregateCostsResponse> => {
+      const violations = new Violations();
+      const filter = filterFromProto(request.filter, "filter", violations);
+      const groupBy = groupByFromProto(request.groupBy, "group_by", violations);
+      const window = optionalWindowFromProto(request.window, "window", violations);
+      const timeZone = timeZoneFromProto(request.timeZone, "time_zone", violations);
+      const period = periodFromProto(request.period, "period", violations);
+      const limit = limitFromProto(request.limit, "limit", violations);
+      violations.throwIfAny();
+      const result = await aggregation.aggregateCosts({ filter, groupBy, window, timeZone, period, limit });
+      return {
+        rows: result.rows.map((r) => ({
+          keys: r.keys,
+          ...(r.bucket
+            ? { startTime: instantToProto(r.bucket.start), endTime: instantToProto(r.bucket.end), label: r.bucket.label }
+            : { label: "" }),
+          totals: totalsToProto(r.totals),
+        })),
+        totals: totalsToProto(result.totals),
+        ...optionalInstant("startTime", result.startTime),
+        ...optionalInstant("endTime", result.endTime),
+      };
+    }),
+
+    aggregateByAgent: unary("AggregateByAgent", logger, async (request: AggregateByAgentRequest): Promise<AggregateByAgentResponse> => {
+      const { groups, totals } = await aggregateBy("agent", request);
+      return { agents: groupsToProto(groups), totals: totalsToProto(totals) };
+    }),
+
+    aggregateByUser: unary("AggregateByUser", logger, async (request: AggregateByUserRequest): Promise<AggregateByUserResponse> => {
+      const { groups, totals } = await aggregateBy("user", request);
+      return { users: groupsToProto(groups), totals: totalsToProto(totals) };
+    }),
+
+    getProviderBreakdown: unary(
+      "GetProviderBreakdown",
+      logger,
+      async (request: GetProviderBreakdownRequest): Promise<GetProviderBreakdownResponse> => {
+        const violations = new Violations();
+        const filter = filterFromProto(request.filter, "filter", violations);
+        const period = periodFromProto(request.period, "period", violations);
+        const timeZone = timeZoneFromProto(request.timeZone, "time_zone", violations);
+        violations.throwIfAny();
+        const result = await aggregation.getProviderBreakdown(filter, period, timeZone);
+        return {
+          providers: result.providers.map((p) => ({
+            provider: p.key,
+            totals: totalsToProto(p.totals),
+            percentOfTotal: p.percentOfTotal,
+            models: sharesToProto(p.models),
+          })),
+          totals: totalsToProto(result.totals),
+          ...optionalInstant("startTime", result.startTime),
+          ...optionalInstant("endTime", result.endTime),
+        };
+      },
+    ),
+
+    getCostSummary: unary("GetCostSummary", logger, async (request: GetCostSummaryRequest): Promise<GetCostSummaryResponse> => {
+      const violations = new Violations();
+      const userId = identifier(request.userId, "user_id", violations);
+      const agentId = identifier(request.agentId, "agent_id", violations);
+      const timeZone = timeZoneFromProto(request.timeZone, "time_zone", violations);
+      const period = (request.period || "month").toLowerCase();
+      if (!["today", "week", "month"].includes(period)) {
+        violations.add("period", `unknown range word "${request.period}"; use today, week or month`);
+      }
+      violations.throwIfAny();
+      const summary = await dashboard.getCostSummary({ userId, agentId, timeZone }, period as SummaryPeriod);
+      return {
+        todayCostUsd: summary.todayCostUsd,
+        weekCostUsd: summary.weekCostUsd,
+        monthCostUsd: summary.monthCostUsd,
+        taskCount: summary.taskCount,
+        averageCostPerTaskUsd: summary.averageCostPerTaskUsd,
+        totals: totalsToProto(summary.totals),
+        byOperation: sharesToProto(summary.byOperation),
+        byModel: sharesToProto(summary.byModel),
+        period: summary.period,
+        startTime: instantToProto(summary.startTime),
+        asOfTime: instantToProto(summary.asOf),
+      };
+    }),
+
+    getCostHistory: unary("GetCostHistory", logger, async (request: GetCostHistoryRequest): Promise<GetCostHistoryResponse> => {
+      const violations = new Violations();
+      const userId = identifier(request.userId, "user_id", violations);
+      const agentId = identifier(request.agentId, "agent_id", violations);
+      const timeZone = timeZoneFromProto(request.timeZone, "time_zone", violations);
+      if (request.days < 0 || request.days > 366) violations.add("days", `must be from 0 to 366, got ${request.days}`);
+      const period = (request.period || "week").toLowerCase();
+      if (request.days === 0 && !["week", "month"].includes(period)) {
+        violations.add("period", `unknown range word "${request.period}"; use week or month, or set days`);
+      }
+      violations.throwIfAny();
+      // "month" is the calendar month to date, as everywhere else (the old history used 30 rolling days).
+      const days = request.days || (period === "week" ? 7 : localDate(aggregation.now(), timeZone).day);
+      const history = await dashboard.getCostHistory({ userId, agentId, timeZone }, days);
+      return {
+        days: history.days.map((d) => ({
+          date: d.date,
+          startTime: instantToProto(d.startTime),
+          costUsd: d.costUsd,
+          callCount: d.callCount,
+          taskCount: d.taskCount,
+          averageCostPerTaskUsd: d.averageCostPerTaskUsd,
+        })),
+        totalCostUsd: history.totalCostUsd,
+        weeklyAverageUsd: history.weeklyAverageUsd,
+        trend: TREND_TO_PROTO[history.trend],
+      };
+    }),
+
     getStats: unary("GetStats", logger, async (request: GetStatsRequest): Promise<GetStatsResponse> => {
       const violations = new Violations();
       const filter = filterFromProto(request.filter, "filter", violations);
@@ -89,8 +292,8 @@ export function aggregationRpc(
       const calls = BigInt(stats.totals.callCount);
       const succeeded = BigInt(stats.succeeded_call_count);
       return {
-        ...(stats.startTime ? { startTime: instantToProto(stats.startTime) } : {}),
-        ...(stats.endTime ? { endTime: instantToProto(stats.endTime) } : {}),
+        ...optionalInstant("startTime", stats.startTime),
+        ...optionalInstant("endTime", stats.endTime),
         totals: totalsToProto(stats.totals),
         succeededCallCount: stats.succeeded_call_count,
         failedCallCount: stats.failed_call_count,

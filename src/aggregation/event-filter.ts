@@ -14,6 +14,36 @@ export interface EventFilter {
   status?: EventStatus | undefined;
 }
 
+/** The dimensions an aggregation can group by, as named on the wire. */
+export const DIMENSIONS = ["task", "agent", "user", "provider", "model", "operation", "status", "agent_execution"] as const;
+export type Dimension = (typeof DIMENSIONS)[number];
+
+/** The ledger column of each dimension. */
+export const DIMENSION_COLUMN = {
+  task: "task_id",
+  agent: "agent_id",
+  user: "user_id",
+  provider: "provider",
+  model: "model",
+  operation: "operation",
+  status: "status",
+  agent_execution: "agent_execution_id",
+} as const satisfies Record<Dimension, string>;
+export type DimensionColumn = (typeof DIMENSION_COLUMN)[Dimension];
+
+/** The dimensions an EventFilter narrows by (its time range aside). */
+export function filterDimensions(filter: EventFilter): Dimension[] {
+  const used: Dimension[] = [];
+  if (filter.taskId) used.push("task");
+  if (filter.agentId) used.push("agent");
+  if (filter.userId) used.push("user");
+  if (filter.provider) used.push("provider");
+  if (filter.model) used.push("model");
+  if (filter.operation) used.push("operation");
+  if (filter.status) used.push("status");
+  return used;
+}
+
 /** Calendar bucket sizes, aligned in a time zone. */
 export type TimeWindow = "hour" | "day" | "week" | "month";
 

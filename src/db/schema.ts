@@ -65,10 +65,20 @@ export interface LedgerEventTable {
   error_message: string | null;
 }
 
+/** A monthly budget per scope (see src/budgets/). */
+export interface BudgetTable {
+  scope_kind: "global" | "user" | "agent";
+  scope_id: string;
+  monthly_limit_usd: Numeric;
+  time_zone: string;
+  updated_at: ColumnType<string, never, string>;
+}
+
 export interface Database {
   model_price: ModelPriceTable;
   price_catalog_version: PriceCatalogVersionTable;
   ledger_event: LedgerEventTable;
+  budget: BudgetTable;
 }
 
 export type { Generated };

@@ -67,6 +67,56 @@ export function timeWindowToJSON(object: TimeWindow): string {
   }
 }
 
+/** CostTrend is the direction of a cost series. */
+export enum CostTrend {
+  /** COST_TREND_UNSPECIFIED - Not computed. */
+  COST_TREND_UNSPECIFIED = 0,
+  /** COST_TREND_UP - The mean daily cost of the second half is more than 10% above that of the first half. */
+  COST_TREND_UP = 1,
+  /** COST_TREND_DOWN - The mean daily cost of the second half is more than 10% below that of the first half. */
+  COST_TREND_DOWN = 2,
+  /** COST_TREND_STABLE - Neither, or fewer than 2 days. */
+  COST_TREND_STABLE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function costTrendFromJSON(object: any): CostTrend {
+  switch (object) {
+    case 0:
+    case "COST_TREND_UNSPECIFIED":
+      return CostTrend.COST_TREND_UNSPECIFIED;
+    case 1:
+    case "COST_TREND_UP":
+      return CostTrend.COST_TREND_UP;
+    case 2:
+    case "COST_TREND_DOWN":
+      return CostTrend.COST_TREND_DOWN;
+    case 3:
+    case "COST_TREND_STABLE":
+      return CostTrend.COST_TREND_STABLE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CostTrend.UNRECOGNIZED;
+  }
+}
+
+export function costTrendToJSON(object: CostTrend): string {
+  switch (object) {
+    case CostTrend.COST_TREND_UNSPECIFIED:
+      return "COST_TREND_UNSPECIFIED";
+    case CostTrend.COST_TREND_UP:
+      return "COST_TREND_UP";
+    case CostTrend.COST_TREND_DOWN:
+      return "COST_TREND_DOWN";
+    case CostTrend.COST_TREND_STABLE:
+      return "COST_TREND_STABLE";
+    case CostTrend.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * EventFilter narrows the ledger events an aggregation reads. Every field is optional; an empty field does not
  * filter. All fields that are set must match (AND).
@@ -141,6 +191,281 @@ export interface PeriodTotals {
   label: string;
   /** The totals of the events in the bucket. */
   totals?: CostTotals | undefined;
+}
+
+/** AggregateRow is the totals of one combination of group-by values, and of one time bucket when a window is set. */
+export interface AggregateRow {
+  /**
+   * The values of the group-by dimensions, in the order of the request's group_by. "" when the events had no value
+   * for that dimension (for example calls without an agent).
+   */
+  keys: string[];
+  /** The start of the time bucket (inclusive); absent without a window. */
+  startTime?:
+    | Timestamp
+    | undefined;
+  /** The end of the time bucket (exclusive); absent without a window. */
+  endTime?:
+    | Timestamp
+    | undefined;
+  /**
+   * The bucket's start as local time with its UTC offset, for example "2025-03-09T00:00:00-05:00"; empty without
+   * a window.
+   */
+  label: string;
+  /** The totals of the calls in this group and bucket. */
+  totals?: CostTotals | undefined;
+}
+
+/** AggregateCostsRequest asks for cost and usage grouped by any dimensions and/or by a time window. */
+export interface AggregateCostsRequest {
+  /** Which calls to count. */
+  filter?:
+    | EventFilter
+    | undefined;
+  /**
+   * The dimensions to group by, in order: "task", "agent", "user", "provider", "model", "operation", "status"
+   * and "agent_execution". Each at most once. Empty: no grouping by dimension (one row, or one row per bucket).
+   * An unknown name gets INVALID_ARGUMENT naming it.
+   */
+  groupBy: string[];
+  /** The time bucket size. TIME_WINDOW_UNSPECIFIED: no time grouping. */
+  window: TimeWindow;
+  /** The IANA time zone of the buckets and of the range words "today" and "month". Empty: "UTC". */
+  timeZone: string;
+  /**
+   * A range word as in GetStatsRequest.period ("today", "week", "month", "last_24h", "last_7d", "last_30d",
+   * "last_90d", "all", ...). It replaces the filter's start_time and end_time. Empty: the filter's own range.
+   */
+  period: string;
+  /**
+   * The largest number of rows to return, most expensive first (time order first when a window is set). 0: every
+   * row. At most 100,000.
+   */
+  limit: number;
+}
+
+/** AggregateCostsResponse is the grouped cost and usage. */
+export interface AggregateCostsResponse {
+  /**
+   * The rows. Without a window: most expensive first, then by keys. With a window: in time order, then most
+   * expensive first. With a window, no group_by and no limit, a range with a start is filled: every bucket from
+   * the start to the end of the range (or to now when the range has no end) is returned, empty buckets with zero
+   * totals, so a chart shows quiet days as zero (at most 50,000 buckets; more is INVALID_ARGUMENT on window).
+   * Otherwise only buckets that hold calls are returned. Buckets are whole calendar units of the time zone (23 or
+   * 25 hours on DST days): the first and the last may reach outside the range, but only calls inside it count.
+   */
+  rows: AggregateRow[];
+  /** The totals over every matching call; equal to the sum of all rows when no limit cut rows off. */
+  totals?:
+    | CostTotals
+    | undefined;
+  /** The start of the range used (inclusive); absent when unbounded. */
+  startTime?:
+    | Timestamp
+    | undefined;
+  /** The end of the range used (exclusive); absent when unbounded. */
+  endTime?: Timestamp | undefined;
+}
+
+/** AggregateByAgentRequest asks for cost per agent. */
+export interface AggregateByAgentRequest {
+  /** Which calls to count. */
+  filter?:
+    | EventFilter
+    | undefined;
+  /** A range word as in GetStatsRequest.period; it replaces the filter's range. Empty: the filter's own range. */
+  period: string;
+  /** The IANA time zone of the range words "today" and "month". Empty: "UTC". */
+  timeZone: string;
+  /** The largest number of agents to return, most expensive first. 0: every agent. */
+  limit: number;
+}
+
+/** AggregateByAgentResponse is the cost per agent. */
+export interface AggregateByAgentResponse {
+  /** The totals per agent, most expensive first. Calls without an agent are grouped under the key "". */
+  agents: GroupTotals[];
+  /** The totals over every matching call. */
+  totals?: CostTotals | undefined;
+}
+
+/** AggregateByUserRequest asks for cost per user. */
+export interface AggregateByUserRequest {
+  /** Which calls to count. */
+  filter?:
+    | EventFilter
+    | undefined;
+  /** A range word as in GetStatsRequest.period; it replaces the filter's range. Empty: the filter's own range. */
+  period: string;
+  /** The IANA time zone of the range words "today" and "month". Empty: "UTC". */
+  timeZone: string;
+  /** The largest number of users to return, most expensive first. 0: every user. */
+  limit: number;
+}
+
+/** AggregateByUserResponse is the cost per user. */
+export interface AggregateByUserResponse {
+  /** The totals per user, most expensive first. Calls without a user are grouped under the key "". */
+  users: GroupTotals[];
+  /** The totals over every matching call. */
+  totals?: CostTotals | undefined;
+}
+
+/** ShareOfTotal is the totals of one group with its share of the overall cost. */
+export interface ShareOfTotal {
+  /** The group's value, for example a model name. "" when the calls had no value. */
+  key: string;
+  /** The totals of the group. */
+  totals?:
+    | CostTotals
+    | undefined;
+  /**
+   * The group's cost as a percentage of the total cost, rounded half-even to 2 decimal places, as a decimal
+   * string ("12.5", "0"). "0" when the total cost is zero. Money is never rounded; this is the only rounding.
+   */
+  percentOfTotal: string;
+}
+
+/** ProviderTotals is the totals of one provider and of each of its models. */
+export interface ProviderTotals {
+  /** The provider, for example "openai". "" for calls recorded without a provider. */
+  provider: string;
+  /** The totals of the provider's calls. */
+  totals?:
+    | CostTotals
+    | undefined;
+  /** The provider's share of the total cost, as in ShareOfTotal.percent_of_total. */
+  percentOfTotal: string;
+  /** The provider's models, most expensive first, each with its share of the overall total cost. */
+  models: ShareOfTotal[];
+}
+
+/** GetProviderBreakdownRequest asks for cost per provider and per provider and model. */
+export interface GetProviderBreakdownRequest {
+  /** Which calls to count. */
+  filter?:
+    | EventFilter
+    | undefined;
+  /** A range word as in GetStatsRequest.period; it replaces the filter's range. Empty: the filter's own range. */
+  period: string;
+  /** The IANA time zone of the range words "today" and "month". Empty: "UTC". */
+  timeZone: string;
+}
+
+/** GetProviderBreakdownResponse is the cost per provider and per model. */
+export interface GetProviderBreakdownResponse {
+  /** The providers, most expensive first. */
+  providers: ProviderTotals[];
+  /** The totals over every matching call. */
+  totals?:
+    | CostTotals
+    | undefined;
+  /** The start of the range used (inclusive); absent when unbounded. */
+  startTime?:
+    | Timestamp
+    | undefined;
+  /** The end of the range used (exclusive); absent when unbounded. */
+  endTime?: Timestamp | undefined;
+}
+
+/** GetCostSummaryRequest asks for the dashboard's summary. */
+export interface GetCostSummaryRequest {
+  /** Only this user's calls. Empty: every user. */
+  userId: string;
+  /** Only this agent's calls. Empty: every agent. */
+  agentId: string;
+  /** The IANA time zone whose midnight starts "today" and whose 1st starts the month. Empty: "UTC". */
+  timeZone: string;
+  /** The range of the breakdowns and of the task figures: "today", "week" or "month". Empty: "month". */
+  period: string;
+}
+
+/**
+ * GetCostSummaryResponse is the dashboard's summary. Every call counts, failed ones included (providers bill
+ * them); the old service counted successful calls only.
+ */
+export interface GetCostSummaryResponse {
+  /** Cost since local midnight, exact. */
+  todayCostUsd: string;
+  /** Cost over the last 7 x 24 hours (rolling, as the old service), exact. */
+  weekCostUsd: string;
+  /** Cost since the 1st of the month at local midnight, exact. */
+  monthCostUsd: string;
+  /** The number of distinct tasks with calls in the period. */
+  taskCount: string;
+  /**
+   * The period's cost divided by task_count, rounded half-even to 6 decimal places (a micro-dollar); "0" without
+   * tasks.
+   */
+  averageCostPerTaskUsd: string;
+  /** The period's totals. */
+  totals?:
+    | CostTotals
+    | undefined;
+  /** The period's cost per operation (phase), most expensive first, with percentages of the period's cost. */
+  byOperation: ShareOfTotal[];
+  /** The period's cost per model, most expensive first, with percentages of the period's cost. */
+  byModel: ShareOfTotal[];
+  /** The period used: "today", "week" or "month". */
+  period: string;
+  /** The start of the period (inclusive). */
+  startTime?:
+    | Timestamp
+    | undefined;
+  /** When the summary was computed (the range's open end). */
+  asOfTime?: Timestamp | undefined;
+}
+
+/** GetCostHistoryRequest asks for a daily cost series. */
+export interface GetCostHistoryRequest {
+  /** Only this user's calls. Empty: every user. */
+  userId: string;
+  /** Only this agent's calls. Empty: every agent. */
+  agentId: string;
+  /** The IANA time zone whose calendar days are the series' days. Empty: "UTC". */
+  timeZone: string;
+  /**
+   * "week" (the last 7 local days, today included), "month" (the calendar month to date) or empty. Ignored when
+   * days is set. Empty with days 0: "week".
+   */
+  period: string;
+  /** The number of local days, today included, from 1 to 366. 0: use period. */
+  days: number;
+}
+
+/** DailyCost is one local day of a cost history. */
+export interface DailyCost {
+  /** The local date, "YYYY-MM-DD". */
+  date: string;
+  /** The start of the local day. */
+  startTime?:
+    | Timestamp
+    | undefined;
+  /** The day's cost, exact; "0" on a day without calls. */
+  costUsd: string;
+  /** The number of calls on the day. */
+  callCount: string;
+  /** The number of distinct tasks with calls on the day. */
+  taskCount: string;
+  /** cost_usd divided by task_count, rounded half-even to 6 decimal places; "0" without tasks. */
+  averageCostPerTaskUsd: string;
+}
+
+/** GetCostHistoryResponse is a daily cost series. */
+export interface GetCostHistoryResponse {
+  /** Every local day of the range in date order, days without calls included (with zero cost). */
+  days: DailyCost[];
+  /** The exact total over the days; always the sum of the days' costs. */
+  totalCostUsd: string;
+  /** The mean cost per 7 days: total x 7 / number of days, rounded half-even to 6 decimal places. */
+  weeklyAverageUsd: string;
+  /**
+   * The old service's rule on exact (unrounded) daily costs: the days are split at len/2 (rounded down); the
+   * second half's mean compared with the first half's mean: more than 10% higher is up, more than 10% lower is
+   * down, otherwise (or with fewer than 2 days) stable.
+   */
+  trend: CostTrend;
 }
 
 function createBaseEventFilter(): EventFilter {
@@ -810,6 +1135,2186 @@ export const PeriodTotals: MessageFns<PeriodTotals> = {
     message.totals = (object.totals !== undefined && object.totals !== null)
       ? CostTotals.fromPartial(object.totals)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseAggregateRow(): AggregateRow {
+  return { keys: [], startTime: undefined, endTime: undefined, label: "", totals: undefined };
+}
+
+export const AggregateRow: MessageFns<AggregateRow> = {
+  encode(message: AggregateRow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.keys) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(message.startTime, writer.uint32(18).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(message.endTime, writer.uint32(26).fork()).join();
+    }
+    if (message.label !== "") {
+      writer.uint32(34).string(message.label);
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AggregateRow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAggregateRow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keys.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.startTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.endTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AggregateRow {
+    return {
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+    };
+  },
+
+  toJSON(message: AggregateRow): unknown {
+    const obj: any = {};
+    if (message.keys?.length) {
+      obj.keys = message.keys;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = fromTimestamp(message.startTime).toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = fromTimestamp(message.endTime).toISOString();
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AggregateRow>, I>>(base?: I): AggregateRow {
+    return AggregateRow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AggregateRow>, I>>(object: I): AggregateRow {
+    const message = createBaseAggregateRow();
+    message.keys = object.keys?.map((e) => e) || [];
+    message.startTime = (object.startTime !== undefined && object.startTime !== null)
+      ? Timestamp.fromPartial(object.startTime)
+      : undefined;
+    message.endTime = (object.endTime !== undefined && object.endTime !== null)
+      ? Timestamp.fromPartial(object.endTime)
+      : undefined;
+    message.label = object.label ?? "";
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAggregateCostsRequest(): AggregateCostsRequest {
+  return { filter: undefined, groupBy: [], window: 0, timeZone: "", period: "", limit: 0 };
+}
+
+export const AggregateCostsRequest: MessageFns<AggregateCostsRequest> = {
+  encode(message: AggregateCostsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      EventFilter.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.groupBy) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.window !== 0) {
+      writer.uint32(24).int32(message.window);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(34).string(message.timeZone);
+    }
+    if (message.period !== "") {
+      writer.uint32(42).string(message.period);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(48).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AggregateCostsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAggregateCostsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = EventFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.groupBy.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.window = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.period = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AggregateCostsRequest {
+    return {
+      filter: isSet(object.filter) ? EventFilter.fromJSON(object.filter) : undefined,
+      groupBy: globalThis.Array.isArray(object?.groupBy)
+        ? object.groupBy.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.group_by)
+        ? object.group_by.map((e: any) => globalThis.String(e))
+        : [],
+      window: isSet(object.window) ? timeWindowFromJSON(object.window) : 0,
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      period: isSet(object.period) ? globalThis.String(object.period) : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: AggregateCostsRequest): unknown {
+    const obj: any = {};
+    if (message.filter !== undefined) {
+      obj.filter = EventFilter.toJSON(message.filter);
+    }
+    if (message.groupBy?.length) {
+      obj.groupBy = message.groupBy;
+    }
+    if (message.window !== 0) {
+      obj.window = timeWindowToJSON(message.window);
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.period !== "") {
+      obj.period = message.period;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AggregateCostsRequest>, I>>(base?: I): AggregateCostsRequest {
+    return AggregateCostsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AggregateCostsRequest>, I>>(object: I): AggregateCostsRequest {
+    const message = createBaseAggregateCostsRequest();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? EventFilter.fromPartial(object.filter)
+      : undefined;
+    message.groupBy = object.groupBy?.map((e) => e) || [];
+    message.window = object.window ?? 0;
+    message.timeZone = object.timeZone ?? "";
+    message.period = object.period ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseAggregateCostsResponse(): AggregateCostsResponse {
+  return { rows: [], totals: undefined, startTime: undefined, endTime: undefined };
+}
+
+export const AggregateCostsResponse: MessageFns<AggregateCostsResponse> = {
+  encode(message: AggregateCostsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rows) {
+      AggregateRow.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(18).fork()).join();
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(message.startTime, writer.uint32(26).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(message.endTime, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AggregateCostsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAggregateCostsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rows.push(AggregateRow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AggregateCostsResponse {
+    return {
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => AggregateRow.fromJSON(e)) : [],
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: AggregateCostsResponse): unknown {
+    const obj: any = {};
+    if (message.rows?.length) {
+      obj.rows = message.rows.map((e) => AggregateRow.toJSON(e));
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = fromTimestamp(message.startTime).toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = fromTimestamp(message.endTime).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AggregateCostsResponse>, I>>(base?: I): AggregateCostsResponse {
+    return AggregateCostsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AggregateCostsResponse>, I>>(object: I): AggregateCostsResponse {
+    const message = createBaseAggregateCostsResponse();
+    message.rows = object.rows?.map((e) => AggregateRow.fromPartial(e)) || [];
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    message.startTime = (object.startTime !== undefined && object.startTime !== null)
+      ? Timestamp.fromPartial(object.startTime)
+      : undefined;
+    message.endTime = (object.endTime !== undefined && object.endTime !== null)
+      ? Timestamp.fromPartial(object.endTime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAggregateByAgentRequest(): AggregateByAgentRequest {
+  return { filter: undefined, period: "", timeZone: "", limit: 0 };
+}
+
+export const AggregateByAgentRequest: MessageFns<AggregateByAgentRequest> = {
+  encode(message: AggregateByAgentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      EventFilter.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    if (message.period !== "") {
+      writer.uint32(18).string(message.period);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(26).string(message.timeZone);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(32).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AggregateByAgentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAggregateByAgentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = EventFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.period = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AggregateByAgentRequest {
+    return {
+      filter: isSet(object.filter) ? EventFilter.fromJSON(object.filter) : undefined,
+      period: isSet(object.period) ? globalThis.String(object.period) : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: AggregateByAgentRequest): unknown {
+    const obj: any = {};
+    if (message.filter !== undefined) {
+      obj.filter = EventFilter.toJSON(message.filter);
+    }
+    if (message.period !== "") {
+      obj.period = message.period;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AggregateByAgentRequest>, I>>(base?: I): AggregateByAgentRequest {
+    return AggregateByAgentRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AggregateByAgentRequest>, I>>(object: I): AggregateByAgentRequest {
+    const message = createBaseAggregateByAgentRequest();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? EventFilter.fromPartial(object.filter)
+      : undefined;
+    message.period = object.period ?? "";
+    message.timeZone = object.timeZone ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseAggregateByAgentResponse(): AggregateByAgentResponse {
+  return { agents: [], totals: undefined };
+}
+
+export const AggregateByAgentResponse: MessageFns<AggregateByAgentResponse> = {
+  encode(message: AggregateByAgentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.agents) {
+      GroupTotals.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AggregateByAgentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAggregateByAgentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agents.push(GroupTotals.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AggregateByAgentResponse {
+    return {
+      agents: globalThis.Array.isArray(object?.agents) ? object.agents.map((e: any) => GroupTotals.fromJSON(e)) : [],
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+    };
+  },
+
+  toJSON(message: AggregateByAgentResponse): unknown {
+    const obj: any = {};
+    if (message.agents?.length) {
+      obj.agents = message.agents.map((e) => GroupTotals.toJSON(e));
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AggregateByAgentResponse>, I>>(base?: I): AggregateByAgentResponse {
+    return AggregateByAgentResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AggregateByAgentResponse>, I>>(object: I): AggregateByAgentResponse {
+    const message = createBaseAggregateByAgentResponse();
+    message.agents = object.agents?.map((e) => GroupTotals.fromPartial(e)) || [];
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAggregateByUserRequest(): AggregateByUserRequest {
+  return { filter: undefined, period: "", timeZone: "", limit: 0 };
+}
+
+export const AggregateByUserRequest: MessageFns<AggregateByUserRequest> = {
+  encode(message: AggregateByUserRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      EventFilter.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    if (message.period !== "") {
+      writer.uint32(18).string(message.period);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(26).string(message.timeZone);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(32).int32(message.limit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AggregateByUserRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAggregateByUserRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = EventFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.period = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.limit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AggregateByUserRequest {
+    return {
+      filter: isSet(object.filter) ? EventFilter.fromJSON(object.filter) : undefined,
+      period: isSet(object.period) ? globalThis.String(object.period) : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+    };
+  },
+
+  toJSON(message: AggregateByUserRequest): unknown {
+    const obj: any = {};
+    if (message.filter !== undefined) {
+      obj.filter = EventFilter.toJSON(message.filter);
+    }
+    if (message.period !== "") {
+      obj.period = message.period;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AggregateByUserRequest>, I>>(base?: I): AggregateByUserRequest {
+    return AggregateByUserRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AggregateByUserRequest>, I>>(object: I): AggregateByUserRequest {
+    const message = createBaseAggregateByUserRequest();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? EventFilter.fromPartial(object.filter)
+      : undefined;
+    message.period = object.period ?? "";
+    message.timeZone = object.timeZone ?? "";
+    message.limit = object.limit ?? 0;
+    return message;
+  },
+};
+
+function createBaseAggregateByUserResponse(): AggregateByUserResponse {
+  return { users: [], totals: undefined };
+}
+
+export const AggregateByUserResponse: MessageFns<AggregateByUserResponse> = {
+  encode(message: AggregateByUserResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.users) {
+      GroupTotals.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AggregateByUserResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAggregateByUserResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.users.push(GroupTotals.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AggregateByUserResponse {
+    return {
+      users: globalThis.Array.isArray(object?.users) ? object.users.map((e: any) => GroupTotals.fromJSON(e)) : [],
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+    };
+  },
+
+  toJSON(message: AggregateByUserResponse): unknown {
+    const obj: any = {};
+    if (message.users?.length) {
+      obj.users = message.users.map((e) => GroupTotals.toJSON(e));
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AggregateByUserResponse>, I>>(base?: I): AggregateByUserResponse {
+    return AggregateByUserResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AggregateByUserResponse>, I>>(object: I): AggregateByUserResponse {
+    const message = createBaseAggregateByUserResponse();
+    message.users = object.users?.map((e) => GroupTotals.fromPartial(e)) || [];
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseShareOfTotal(): ShareOfTotal {
+  return { key: "", totals: undefined, percentOfTotal: "" };
+}
+
+export const ShareOfTotal: MessageFns<ShareOfTotal> = {
+  encode(message: ShareOfTotal, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(18).fork()).join();
+    }
+    if (message.percentOfTotal !== "") {
+      writer.uint32(26).string(message.percentOfTotal);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ShareOfTotal {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseShareOfTotal();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.percentOfTotal = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ShareOfTotal {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+      percentOfTotal: isSet(object.percentOfTotal)
+        ? globalThis.String(object.percentOfTotal)
+        : isSet(object.percent_of_total)
+        ? globalThis.String(object.percent_of_total)
+        : "",
+    };
+  },
+
+  toJSON(message: ShareOfTotal): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    if (message.percentOfTotal !== "") {
+      obj.percentOfTotal = message.percentOfTotal;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ShareOfTotal>, I>>(base?: I): ShareOfTotal {
+    return ShareOfTotal.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ShareOfTotal>, I>>(object: I): ShareOfTotal {
+    const message = createBaseShareOfTotal();
+    message.key = object.key ?? "";
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    message.percentOfTotal = object.percentOfTotal ?? "";
+    return message;
+  },
+};
+
+function createBaseProviderTotals(): ProviderTotals {
+  return { provider: "", totals: undefined, percentOfTotal: "", models: [] };
+}
+
+export const ProviderTotals: MessageFns<ProviderTotals> = {
+  encode(message: ProviderTotals, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.provider !== "") {
+      writer.uint32(10).string(message.provider);
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(18).fork()).join();
+    }
+    if (message.percentOfTotal !== "") {
+      writer.uint32(26).string(message.percentOfTotal);
+    }
+    for (const v of message.models) {
+      ShareOfTotal.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProviderTotals {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProviderTotals();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.provider = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.percentOfTotal = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.models.push(ShareOfTotal.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProviderTotals {
+    return {
+      provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+      percentOfTotal: isSet(object.percentOfTotal)
+        ? globalThis.String(object.percentOfTotal)
+        : isSet(object.percent_of_total)
+        ? globalThis.String(object.percent_of_total)
+        : "",
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ShareOfTotal.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ProviderTotals): unknown {
+    const obj: any = {};
+    if (message.provider !== "") {
+      obj.provider = message.provider;
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    if (message.percentOfTotal !== "") {
+      obj.percentOfTotal = message.percentOfTotal;
+    }
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ShareOfTotal.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProviderTotals>, I>>(base?: I): ProviderTotals {
+    return ProviderTotals.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProviderTotals>, I>>(object: I): ProviderTotals {
+    const message = createBaseProviderTotals();
+    message.provider = object.provider ?? "";
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    message.percentOfTotal = object.percentOfTotal ?? "";
+    message.models = object.models?.map((e) => ShareOfTotal.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseGetProviderBreakdownRequest(): GetProviderBreakdownRequest {
+  return { filter: undefined, period: "", timeZone: "" };
+}
+
+export const GetProviderBreakdownRequest: MessageFns<GetProviderBreakdownRequest> = {
+  encode(message: GetProviderBreakdownRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      EventFilter.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    if (message.period !== "") {
+      writer.uint32(18).string(message.period);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(26).string(message.timeZone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetProviderBreakdownRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetProviderBreakdownRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = EventFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.period = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetProviderBreakdownRequest {
+    return {
+      filter: isSet(object.filter) ? EventFilter.fromJSON(object.filter) : undefined,
+      period: isSet(object.period) ? globalThis.String(object.period) : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+    };
+  },
+
+  toJSON(message: GetProviderBreakdownRequest): unknown {
+    const obj: any = {};
+    if (message.filter !== undefined) {
+      obj.filter = EventFilter.toJSON(message.filter);
+    }
+    if (message.period !== "") {
+      obj.period = message.period;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetProviderBreakdownRequest>, I>>(base?: I): GetProviderBreakdownRequest {
+    return GetProviderBreakdownRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetProviderBreakdownRequest>, I>>(object: I): GetProviderBreakdownRequest {
+    const message = createBaseGetProviderBreakdownRequest();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? EventFilter.fromPartial(object.filter)
+      : undefined;
+    message.period = object.period ?? "";
+    message.timeZone = object.timeZone ?? "";
+    return message;
+  },
+};
+
+function createBaseGetProviderBreakdownResponse(): GetProviderBreakdownResponse {
+  return { providers: [], totals: undefined, startTime: undefined, endTime: undefined };
+}
+
+export const GetProviderBreakdownResponse: MessageFns<GetProviderBreakdownResponse> = {
+  encode(message: GetProviderBreakdownResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.providers) {
+      ProviderTotals.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(18).fork()).join();
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(message.startTime, writer.uint32(26).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(message.endTime, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetProviderBreakdownResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetProviderBreakdownResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.providers.push(ProviderTotals.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetProviderBreakdownResponse {
+    return {
+      providers: globalThis.Array.isArray(object?.providers)
+        ? object.providers.map((e: any) => ProviderTotals.fromJSON(e))
+        : [],
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetProviderBreakdownResponse): unknown {
+    const obj: any = {};
+    if (message.providers?.length) {
+      obj.providers = message.providers.map((e) => ProviderTotals.toJSON(e));
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = fromTimestamp(message.startTime).toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = fromTimestamp(message.endTime).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetProviderBreakdownResponse>, I>>(base?: I): GetProviderBreakdownResponse {
+    return GetProviderBreakdownResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetProviderBreakdownResponse>, I>>(object: I): GetProviderBreakdownResponse {
+    const message = createBaseGetProviderBreakdownResponse();
+    message.providers = object.providers?.map((e) => ProviderTotals.fromPartial(e)) || [];
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    message.startTime = (object.startTime !== undefined && object.startTime !== null)
+      ? Timestamp.fromPartial(object.startTime)
+      : undefined;
+    message.endTime = (object.endTime !== undefined && object.endTime !== null)
+      ? Timestamp.fromPartial(object.endTime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetCostSummaryRequest(): GetCostSummaryRequest {
+  return { userId: "", agentId: "", timeZone: "", period: "" };
+}
+
+export const GetCostSummaryRequest: MessageFns<GetCostSummaryRequest> = {
+  encode(message: GetCostSummaryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(18).string(message.agentId);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(26).string(message.timeZone);
+    }
+    if (message.period !== "") {
+      writer.uint32(34).string(message.period);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCostSummaryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCostSummaryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.period = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCostSummaryRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      period: isSet(object.period) ? globalThis.String(object.period) : "",
+    };
+  },
+
+  toJSON(message: GetCostSummaryRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.period !== "") {
+      obj.period = message.period;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCostSummaryRequest>, I>>(base?: I): GetCostSummaryRequest {
+    return GetCostSummaryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCostSummaryRequest>, I>>(object: I): GetCostSummaryRequest {
+    const message = createBaseGetCostSummaryRequest();
+    message.userId = object.userId ?? "";
+    message.agentId = object.agentId ?? "";
+    message.timeZone = object.timeZone ?? "";
+    message.period = object.period ?? "";
+    return message;
+  },
+};
+
+function createBaseGetCostSummaryResponse(): GetCostSummaryResponse {
+  return {
+    todayCostUsd: "",
+    weekCostUsd: "",
+    monthCostUsd: "",
+    taskCount: "0",
+    averageCostPerTaskUsd: "",
+    totals: undefined,
+    byOperation: [],
+    byModel: [],
+    period: "",
+    startTime: undefined,
+    asOfTime: undefined,
+  };
+}
+
+export const GetCostSummaryResponse: MessageFns<GetCostSummaryResponse> = {
+  encode(message: GetCostSummaryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.todayCostUsd !== "") {
+      writer.uint32(10).string(message.todayCostUsd);
+    }
+    if (message.weekCostUsd !== "") {
+      writer.uint32(18).string(message.weekCostUsd);
+    }
+    if (message.monthCostUsd !== "") {
+      writer.uint32(26).string(message.monthCostUsd);
+    }
+    if (message.taskCount !== "0") {
+      writer.uint32(32).int64(message.taskCount);
+    }
+    if (message.averageCostPerTaskUsd !== "") {
+      writer.uint32(42).string(message.averageCostPerTaskUsd);
+    }
+    if (message.totals !== undefined) {
+      CostTotals.encode(message.totals, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.byOperation) {
+      ShareOfTotal.encode(v!, writer.uint32(58).fork()).join();
+    }
+    for (const v of message.byModel) {
+      ShareOfTotal.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.period !== "") {
+      writer.uint32(74).string(message.period);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(message.startTime, writer.uint32(82).fork()).join();
+    }
+    if (message.asOfTime !== undefined) {
+      Timestamp.encode(message.asOfTime, writer.uint32(90).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCostSummaryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCostSummaryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.todayCostUsd = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.weekCostUsd = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.monthCostUsd = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.taskCount = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.averageCostPerTaskUsd = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.totals = CostTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.byOperation.push(ShareOfTotal.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.byModel.push(ShareOfTotal.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.period = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.startTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.asOfTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCostSummaryResponse {
+    return {
+      todayCostUsd: isSet(object.todayCostUsd)
+        ? globalThis.String(object.todayCostUsd)
+        : isSet(object.today_cost_usd)
+        ? globalThis.String(object.today_cost_usd)
+        : "",
+      weekCostUsd: isSet(object.weekCostUsd)
+        ? globalThis.String(object.weekCostUsd)
+        : isSet(object.week_cost_usd)
+        ? globalThis.String(object.week_cost_usd)
+        : "",
+      monthCostUsd: isSet(object.monthCostUsd)
+        ? globalThis.String(object.monthCostUsd)
+        : isSet(object.month_cost_usd)
+        ? globalThis.String(object.month_cost_usd)
+        : "",
+      taskCount: isSet(object.taskCount)
+        ? globalThis.String(object.taskCount)
+        : isSet(object.task_count)
+        ? globalThis.String(object.task_count)
+        : "0",
+      averageCostPerTaskUsd: isSet(object.averageCostPerTaskUsd)
+        ? globalThis.String(object.averageCostPerTaskUsd)
+        : isSet(object.average_cost_per_task_usd)
+        ? globalThis.String(object.average_cost_per_task_usd)
+        : "",
+      totals: isSet(object.totals) ? CostTotals.fromJSON(object.totals) : undefined,
+      byOperation: globalThis.Array.isArray(object?.byOperation)
+        ? object.byOperation.map((e: any) => ShareOfTotal.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_operation)
+        ? object.by_operation.map((e: any) => ShareOfTotal.fromJSON(e))
+        : [],
+      byModel: globalThis.Array.isArray(object?.byModel)
+        ? object.byModel.map((e: any) => ShareOfTotal.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_model)
+        ? object.by_model.map((e: any) => ShareOfTotal.fromJSON(e))
+        : [],
+      period: isSet(object.period) ? globalThis.String(object.period) : "",
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      asOfTime: isSet(object.asOfTime)
+        ? fromJsonTimestamp(object.asOfTime)
+        : isSet(object.as_of_time)
+        ? fromJsonTimestamp(object.as_of_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetCostSummaryResponse): unknown {
+    const obj: any = {};
+    if (message.todayCostUsd !== "") {
+      obj.todayCostUsd = message.todayCostUsd;
+    }
+    if (message.weekCostUsd !== "") {
+      obj.weekCostUsd = message.weekCostUsd;
+    }
+    if (message.monthCostUsd !== "") {
+      obj.monthCostUsd = message.monthCostUsd;
+    }
+    if (message.taskCount !== "0") {
+      obj.taskCount = message.taskCount;
+    }
+    if (message.averageCostPerTaskUsd !== "") {
+      obj.averageCostPerTaskUsd = message.averageCostPerTaskUsd;
+    }
+    if (message.totals !== undefined) {
+      obj.totals = CostTotals.toJSON(message.totals);
+    }
+    if (message.byOperation?.length) {
+      obj.byOperation = message.byOperation.map((e) => ShareOfTotal.toJSON(e));
+    }
+    if (message.byModel?.length) {
+      obj.byModel = message.byModel.map((e) => ShareOfTotal.toJSON(e));
+    }
+    if (message.period !== "") {
+      obj.period = message.period;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = fromTimestamp(message.startTime).toISOString();
+    }
+    if (message.asOfTime !== undefined) {
+      obj.asOfTime = fromTimestamp(message.asOfTime).toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCostSummaryResponse>, I>>(base?: I): GetCostSummaryResponse {
+    return GetCostSummaryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCostSummaryResponse>, I>>(object: I): GetCostSummaryResponse {
+    const message = createBaseGetCostSummaryResponse();
+    message.todayCostUsd = object.todayCostUsd ?? "";
+    message.weekCostUsd = object.weekCostUsd ?? "";
+    message.monthCostUsd = object.monthCostUsd ?? "";
+    message.taskCount = object.taskCount ?? "0";
+    message.averageCostPerTaskUsd = object.averageCostPerTaskUsd ?? "";
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? CostTotals.fromPartial(object.totals)
+      : undefined;
+    message.byOperation = object.byOperation?.map((e) => ShareOfTotal.fromPartial(e)) || [];
+    message.byModel = object.byModel?.map((e) => ShareOfTotal.fromPartial(e)) || [];
+    message.period = object.period ?? "";
+    message.startTime = (object.startTime !== undefined && object.startTime !== null)
+      ? Timestamp.fromPartial(object.startTime)
+      : undefined;
+    message.asOfTime = (object.asOfTime !== undefined && object.asOfTime !== null)
+      ? Timestamp.fromPartial(object.asOfTime)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetCostHistoryRequest(): GetCostHistoryRequest {
+  return { userId: "", agentId: "", timeZone: "", period: "", days: 0 };
+}
+
+export const GetCostHistoryRequest: MessageFns<GetCostHistoryRequest> = {
+  encode(message: GetCostHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.userId !== "") {
+      writer.uint32(10).string(message.userId);
+    }
+    if (message.agentId !== "") {
+      writer.uint32(18).string(message.agentId);
+    }
+    if (message.timeZone !== "") {
+      writer.uint32(26).string(message.timeZone);
+    }
+    if (message.period !== "") {
+      writer.uint32(34).string(message.period);
+    }
+    if (message.days !== 0) {
+      writer.uint32(40).int32(message.days);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCostHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCostHistoryRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.userId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.timeZone = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.period = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.days = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCostHistoryRequest {
+    return {
+      userId: isSet(object.userId)
+        ? globalThis.String(object.userId)
+        : isSet(object.user_id)
+        ? globalThis.String(object.user_id)
+        : "",
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      timeZone: isSet(object.timeZone)
+        ? globalThis.String(object.timeZone)
+        : isSet(object.time_zone)
+        ? globalThis.String(object.time_zone)
+        : "",
+      period: isSet(object.period) ? globalThis.String(object.period) : "",
+      days: isSet(object.days) ? globalThis.Number(object.days) : 0,
+    };
+  },
+
+  toJSON(message: GetCostHistoryRequest): unknown {
+    const obj: any = {};
+    if (message.userId !== "") {
+      obj.userId = message.userId;
+    }
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.timeZone !== "") {
+      obj.timeZone = message.timeZone;
+    }
+    if (message.period !== "") {
+      obj.period = message.period;
+    }
+    if (message.days !== 0) {
+      obj.days = Math.round(message.days);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCostHistoryRequest>, I>>(base?: I): GetCostHistoryRequest {
+    return GetCostHistoryRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCostHistoryRequest>, I>>(object: I): GetCostHistoryRequest {
+    const message = createBaseGetCostHistoryRequest();
+    message.userId = object.userId ?? "";
+    message.agentId = object.agentId ?? "";
+    message.timeZone = object.timeZone ?? "";
+    message.period = object.period ?? "";
+    message.days = object.days ?? 0;
+    return message;
+  },
+};
+
+function createBaseDailyCost(): DailyCost {
+  return { date: "", startTime: undefined, costUsd: "", callCount: "0", taskCount: "0", averageCostPerTaskUsd: "" };
+}
+
+export const DailyCost: MessageFns<DailyCost> = {
+  encode(message: DailyCost, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.date !== "") {
+      writer.uint32(10).string(message.date);
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(message.startTime, writer.uint32(18).fork()).join();
+    }
+    if (message.costUsd !== "") {
+      writer.uint32(26).string(message.costUsd);
+    }
+    if (message.callCount !== "0") {
+      writer.uint32(32).int64(message.callCount);
+    }
+    if (message.taskCount !== "0") {
+      writer.uint32(40).int64(message.taskCount);
+    }
+    if (message.averageCostPerTaskUsd !== "") {
+      writer.uint32(50).string(message.averageCostPerTaskUsd);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DailyCost {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDailyCost();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.date = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.startTime = Timestamp.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.costUsd = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.callCount = reader.int64().toString();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.taskCount = reader.int64().toString();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.averageCostPerTaskUsd = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DailyCost {
+    return {
+      date: isSet(object.date) ? globalThis.String(object.date) : "",
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      costUsd: isSet(object.costUsd)
+        ? globalThis.String(object.costUsd)
+        : isSet(object.cost_usd)
+        ? globalThis.String(object.cost_usd)
+        : "",
+      callCount: isSet(object.callCount)
+        ? globalThis.String(object.callCount)
+        : isSet(object.call_count)
+        ? globalThis.String(object.call_count)
+        : "0",
+      taskCount: isSet(object.taskCount)
+        ? globalThis.String(object.taskCount)
+        : isSet(object.task_count)
+        ? globalThis.String(object.task_count)
+        : "0",
+      averageCostPerTaskUsd: isSet(object.averageCostPerTaskUsd)
+        ? globalThis.String(object.averageCostPerTaskUsd)
+        : isSet(object.average_cost_per_task_usd)
+        ? globalThis.String(object.average_cost_per_task_usd)
+        : "",
+    };
+  },
+
+  toJSON(message: DailyCost): unknown {
+    const obj: any = {};
+    if (message.date !== "") {
+      obj.date = message.date;
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = fromTimestamp(message.startTime).toISOString();
+    }
+    if (message.costUsd !== "") {
+      obj.costUsd = message.costUsd;
+    }
+    if (message.callCount !== "0") {
+      obj.callCount = message.callCount;
+    }
+    if (message.taskCount !== "0") {
+      obj.taskCount = message.taskCount;
+    }
+    if (message.averageCostPerTaskUsd !== "") {
+      obj.averageCostPerTaskUsd = message.averageCostPerTaskUsd;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DailyCost>, I>>(base?: I): DailyCost {
+    return DailyCost.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DailyCost>, I>>(object: I): DailyCost {
+    const message = createBaseDailyCost();
+    message.date = object.date ?? "";
+    message.startTime = (object.startTime !== undefined && object.startTime !== null)
+      ? Timestamp.fromPartial(object.startTime)
+      : undefined;
+    message.costUsd = object.costUsd ?? "";
+    message.callCount = object.callCount ?? "0";
+    message.taskCount = object.taskCount ?? "0";
+    message.averageCostPerTaskUsd = object.averageCostPerTaskUsd ?? "";
+    return message;
+  },
+};
+
+function createBaseGetCostHistoryResponse(): GetCostHistoryResponse {
+  return { days: [], totalCostUsd: "", weeklyAverageUsd: "", trend: 0 };
+}
+
+export const GetCostHistoryResponse: MessageFns<GetCostHistoryResponse> = {
+  encode(message: GetCostHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.days) {
+      DailyCost.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.totalCostUsd !== "") {
+      writer.uint32(18).string(message.totalCostUsd);
+    }
+    if (message.weeklyAverageUsd !== "") {
+      writer.uint32(26).string(message.weeklyAverageUsd);
+    }
+    if (message.trend !== 0) {
+      writer.uint32(32).int32(message.trend);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetCostHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetCostHistoryResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.days.push(DailyCost.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.totalCostUsd = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.weeklyAverageUsd = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.trend = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetCostHistoryResponse {
+    return {
+      days: globalThis.Array.isArray(object?.days) ? object.days.map((e: any) => DailyCost.fromJSON(e)) : [],
+      totalCostUsd: isSet(object.totalCostUsd)
+        ? globalThis.String(object.totalCostUsd)
+        : isSet(object.total_cost_usd)
+        ? globalThis.String(object.total_cost_usd)
+        : "",
+      weeklyAverageUsd: isSet(object.weeklyAverageUsd)
+        ? globalThis.String(object.weeklyAverageUsd)
+        : isSet(object.weekly_average_usd)
+        ? globalThis.String(object.weekly_average_usd)
+        : "",
+      trend: isSet(object.trend) ? costTrendFromJSON(object.trend) : 0,
+    };
+  },
+
+  toJSON(message: GetCostHistoryResponse): unknown {
+    const obj: any = {};
+    if (message.days?.length) {
+      obj.days = message.days.map((e) => DailyCost.toJSON(e));
+    }
+    if (message.totalCostUsd !== "") {
+      obj.totalCostUsd = message.totalCostUsd;
+    }
+    if (message.weeklyAverageUsd !== "") {
+      obj.weeklyAverageUsd = message.weeklyAverageUsd;
+    }
+    if (message.trend !== 0) {
+      obj.trend = costTrendToJSON(message.trend);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetCostHistoryResponse>, I>>(base?: I): GetCostHistoryResponse {
+    return GetCostHistoryResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetCostHistoryResponse>, I>>(object: I): GetCostHistoryResponse {
+    const message = createBaseGetCostHistoryResponse();
+    message.days = object.days?.map((e) => DailyCost.fromPartial(e)) || [];
+    message.totalCostUsd = object.totalCostUsd ?? "";
+    message.weeklyAverageUsd = object.weeklyAverageUsd ?? "";
+    message.trend = object.trend ?? 0;
     return message;
   },
 };

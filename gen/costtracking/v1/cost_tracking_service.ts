@@ -17,14 +17,36 @@ import {
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import {
+  AggregateByAgentRequest,
+  AggregateByAgentResponse,
+  AggregateByUserRequest,
+  AggregateByUserResponse,
+  AggregateCostsRequest,
+  AggregateCostsResponse,
   CostTotals,
   EventFilter,
+  GetCostHistoryRequest,
+  GetCostHistoryResponse,
+  GetCostSummaryRequest,
+  GetCostSummaryResponse,
+  GetProviderBreakdownRequest,
+  GetProviderBreakdownResponse,
   GroupTotals,
   PeriodTotals,
   TimeWindow,
   timeWindowFromJSON,
   timeWindowToJSON,
 } from "./aggregation.js";
+import {
+  DeleteBudgetRequest,
+  DeleteBudgetResponse,
+  GetBudgetStatusRequest,
+  GetBudgetStatusResponse,
+  ListBudgetsRequest,
+  ListBudgetsResponse,
+  SetBudgetRequest,
+  SetBudgetResponse,
+} from "./budget.js";
 import { EventStatus, eventStatusFromJSON, eventStatusToJSON } from "./ledger.js";
 import {
   CostLineItem,
@@ -255,7 +277,7 @@ export interface AggregateByPeriodRequest {
 
 /** AggregateByPeriodResponse is the cost per time bucket. */
 export interface AggregateByPeriodResponse {
-  /** The buckets that hold events, in time order. */
+  /** The buckets in time order: every bucket of a range with a start, otherwise those that hold events. */
   buckets: PeriodTotals[];
   /** The totals over every bucket; always equal to the sum of the buckets. */
   totals?: CostTotals | undefined;
@@ -2567,7 +2589,8 @@ export const CostTrackingServiceService = {
   },
   /**
    * Returns the cost and usage per time bucket (hour, day, week or month in an IANA time zone) of the events that
-   * match a filter, with the total over all of them. Only buckets that hold events are returned.
+   * match a filter, with the total over all of them. When the filter has a start time, every bucket from it to the
+   * end time (or now) is returned, empty ones with zero totals; otherwise only buckets that hold events.
    */
   aggregateByPeriod: {
     path: "/costtracking.v1.CostTrackingService/AggregateByPeriod" as const,
@@ -2644,6 +2667,134 @@ export const CostTrackingServiceService = {
       Buffer.from(EstimateCostResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): EstimateCostResponse => EstimateCostResponse.decode(value),
   },
+  /**
+   * Returns cost and usage grouped by any of the dimensions task, agent, user, provider, model, operation, status
+   * and agent_execution, and/or by a time window (hour, day, week, month) in an IANA time zone. Returns
+   * INVALID_ARGUMENT naming an unknown dimension, time zone or range word, or an end before a start.
+   */
+  aggregateCosts: {
+    path: "/costtracking.v1.CostTrackingService/AggregateCosts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AggregateCostsRequest): Buffer =>
+      Buffer.from(AggregateCostsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AggregateCostsRequest => AggregateCostsRequest.decode(value),
+    responseSerialize: (value: AggregateCostsResponse): Buffer =>
+      Buffer.from(AggregateCostsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AggregateCostsResponse => AggregateCostsResponse.decode(value),
+  },
+  /** Returns the cost and usage per agent of the calls that match a filter, most expensive first. */
+  aggregateByAgent: {
+    path: "/costtracking.v1.CostTrackingService/AggregateByAgent" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AggregateByAgentRequest): Buffer =>
+      Buffer.from(AggregateByAgentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AggregateByAgentRequest => AggregateByAgentRequest.decode(value),
+    responseSerialize: (value: AggregateByAgentResponse): Buffer =>
+      Buffer.from(AggregateByAgentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AggregateByAgentResponse => AggregateByAgentResponse.decode(value),
+  },
+  /** Returns the cost and usage per user of the calls that match a filter, most expensive first. */
+  aggregateByUser: {
+    path: "/costtracking.v1.CostTrackingService/AggregateByUser" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AggregateByUserRequest): Buffer =>
+      Buffer.from(AggregateByUserRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AggregateByUserRequest => AggregateByUserRequest.decode(value),
+    responseSerialize: (value: AggregateByUserResponse): Buffer =>
+      Buffer.from(AggregateByUserResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AggregateByUserResponse => AggregateByUserResponse.decode(value),
+  },
+  /** Returns the cost and usage per provider and per provider and model, with shares of the total cost. */
+  getProviderBreakdown: {
+    path: "/costtracking.v1.CostTrackingService/GetProviderBreakdown" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetProviderBreakdownRequest): Buffer =>
+      Buffer.from(GetProviderBreakdownRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetProviderBreakdownRequest => GetProviderBreakdownRequest.decode(value),
+    responseSerialize: (value: GetProviderBreakdownResponse): Buffer =>
+      Buffer.from(GetProviderBreakdownResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetProviderBreakdownResponse => GetProviderBreakdownResponse.decode(value),
+  },
+  /**
+   * Returns the dashboard's summary: cost today, this week and this month, tasks, average cost per task, and the
+   * breakdowns by operation and by model with percentages of the total.
+   */
+  getCostSummary: {
+    path: "/costtracking.v1.CostTrackingService/GetCostSummary" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCostSummaryRequest): Buffer =>
+      Buffer.from(GetCostSummaryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCostSummaryRequest => GetCostSummaryRequest.decode(value),
+    responseSerialize: (value: GetCostSummaryResponse): Buffer =>
+      Buffer.from(GetCostSummaryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetCostSummaryResponse => GetCostSummaryResponse.decode(value),
+  },
+  /** Returns the daily cost series of a range of local days, days without calls included, with the trend. */
+  getCostHistory: {
+    path: "/costtracking.v1.CostTrackingService/GetCostHistory" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetCostHistoryRequest): Buffer =>
+      Buffer.from(GetCostHistoryRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetCostHistoryRequest => GetCostHistoryRequest.decode(value),
+    responseSerialize: (value: GetCostHistoryResponse): Buffer =>
+      Buffer.from(GetCostHistoryResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetCostHistoryResponse => GetCostHistoryResponse.decode(value),
+  },
+  /**
+   * Returns how a scope's month-to-date spending stands against its monthly budget: spent, remaining, percent
+   * used, the month-end projection, the status (healthy, warning, critical) and the alerts.
+   */
+  getBudgetStatus: {
+    path: "/costtracking.v1.CostTrackingService/GetBudgetStatus" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetBudgetStatusRequest): Buffer =>
+      Buffer.from(GetBudgetStatusRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetBudgetStatusRequest => GetBudgetStatusRequest.decode(value),
+    responseSerialize: (value: GetBudgetStatusResponse): Buffer =>
+      Buffer.from(GetBudgetStatusResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetBudgetStatusResponse => GetBudgetStatusResponse.decode(value),
+  },
+  /**
+   * Creates or replaces the monthly budget of a scope (global, a user or an agent). Returns INVALID_ARGUMENT for
+   * a missing scope, a bad amount or an unknown time zone.
+   */
+  setBudget: {
+    path: "/costtracking.v1.CostTrackingService/SetBudget" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetBudgetRequest): Buffer => Buffer.from(SetBudgetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetBudgetRequest => SetBudgetRequest.decode(value),
+    responseSerialize: (value: SetBudgetResponse): Buffer => Buffer.from(SetBudgetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetBudgetResponse => SetBudgetResponse.decode(value),
+  },
+  /** Lists the stored monthly budgets. */
+  listBudgets: {
+    path: "/costtracking.v1.CostTrackingService/ListBudgets" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListBudgetsRequest): Buffer => Buffer.from(ListBudgetsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListBudgetsRequest => ListBudgetsRequest.decode(value),
+    responseSerialize: (value: ListBudgetsResponse): Buffer => Buffer.from(ListBudgetsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListBudgetsResponse => ListBudgetsResponse.decode(value),
+  },
+  /** Removes the monthly budget of a scope, which then falls back to the default of $150. Idempotent. */
+  deleteBudget: {
+    path: "/costtracking.v1.CostTrackingService/DeleteBudget" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteBudgetRequest): Buffer => Buffer.from(DeleteBudgetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteBudgetRequest => DeleteBudgetRequest.decode(value),
+    responseSerialize: (value: DeleteBudgetResponse): Buffer =>
+      Buffer.from(DeleteBudgetResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteBudgetResponse => DeleteBudgetResponse.decode(value),
+  },
 } as const;
 
 export interface CostTrackingServiceServer extends UntypedServiceImplementation {
@@ -2671,7 +2822,8 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
   aggregateByTask: handleUnaryCall<AggregateByTaskRequest, AggregateByTaskResponse>;
   /**
    * Returns the cost and usage per time bucket (hour, day, week or month in an IANA time zone) of the events that
-   * match a filter, with the total over all of them. Only buckets that hold events are returned.
+   * match a filter, with the total over all of them. When the filter has a start time, every bucket from it to the
+   * end time (or now) is returned, empty ones with zero totals; otherwise only buckets that hold events.
    */
   aggregateByPeriod: handleUnaryCall<AggregateByPeriodRequest, AggregateByPeriodResponse>;
   /**
@@ -2701,6 +2853,39 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
    * the field for a missing or malformed basis.
    */
   estimateCost: handleUnaryCall<EstimateCostRequest, EstimateCostResponse>;
+  /**
+   * Returns cost and usage grouped by any of the dimensions task, agent, user, provider, model, operation, status
+   * and agent_execution, and/or by a time window (hour, day, week, month) in an IANA time zone. Returns
+   * INVALID_ARGUMENT naming an unknown dimension, time zone or range word, or an end before a start.
+   */
+  aggregateCosts: handleUnaryCall<AggregateCostsRequest, AggregateCostsResponse>;
+  /** Returns the cost and usage per agent of the calls that match a filter, most expensive first. */
+  aggregateByAgent: handleUnaryCall<AggregateByAgentRequest, AggregateByAgentResponse>;
+  /** Returns the cost and usage per user of the calls that match a filter, most expensive first. */
+  aggregateByUser: handleUnaryCall<AggregateByUserRequest, AggregateByUserResponse>;
+  /** Returns the cost and usage per provider and per provider and model, with shares of the total cost. */
+  getProviderBreakdown: handleUnaryCall<GetProviderBreakdownRequest, GetProviderBreakdownResponse>;
+  /**
+   * Returns the dashboard's summary: cost today, this week and this month, tasks, average cost per task, and the
+   * breakdowns by operation and by model with percentages of the total.
+   */
+  getCostSummary: handleUnaryCall<GetCostSummaryRequest, GetCostSummaryResponse>;
+  /** Returns the daily cost series of a range of local days, days without calls included, with the trend. */
+  getCostHistory: handleUnaryCall<GetCostHistoryRequest, GetCostHistoryResponse>;
+  /**
+   * Returns how a scope's month-to-date spending stands against its monthly budget: spent, remaining, percent
+   * used, the month-end projection, the status (healthy, warning, critical) and the alerts.
+   */
+  getBudgetStatus: handleUnaryCall<GetBudgetStatusRequest, GetBudgetStatusResponse>;
+  /**
+   * Creates or replaces the monthly budget of a scope (global, a user or an agent). Returns INVALID_ARGUMENT for
+   * a missing scope, a bad amount or an unknown time zone.
+   */
+  setBudget: handleUnaryCall<SetBudgetRequest, SetBudgetResponse>;
+  /** Lists the stored monthly budgets. */
+  listBudgets: handleUnaryCall<ListBudgetsRequest, ListBudgetsResponse>;
+  /** Removes the monthly budget of a scope, which then falls back to the default of $150. Idempotent. */
+  deleteBudget: handleUnaryCall<DeleteBudgetRequest, DeleteBudgetResponse>;
 }
 
 export interface CostTrackingServiceClient extends Client {
@@ -2784,7 +2969,8 @@ export interface CostTrackingServiceClient extends Client {
   ): ClientUnaryCall;
   /**
    * Returns the cost and usage per time bucket (hour, day, week or month in an IANA time zone) of the events that
-   * match a filter, with the total over all of them. Only buckets that hold events are returned.
+   * match a filter, with the total over all of them. When the filter has a start time, every bucket from it to the
+   * end time (or now) is returned, empty ones with zero totals; otherwise only buckets that hold events.
    */
   aggregateByPeriod(
     request: AggregateByPeriodRequest,
@@ -2883,6 +3069,179 @@ export interface CostTrackingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: EstimateCostResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns cost and usage grouped by any of the dimensions task, agent, user, provider, model, operation, status
+   * and agent_execution, and/or by a time window (hour, day, week, month) in an IANA time zone. Returns
+   * INVALID_ARGUMENT naming an unknown dimension, time zone or range word, or an end before a start.
+   */
+  aggregateCosts(
+    request: AggregateCostsRequest,
+    callback: (error: ServiceError | null, response: AggregateCostsResponse) => void,
+  ): ClientUnaryCall;
+  aggregateCosts(
+    request: AggregateCostsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AggregateCostsResponse) => void,
+  ): ClientUnaryCall;
+  aggregateCosts(
+    request: AggregateCostsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AggregateCostsResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns the cost and usage per agent of the calls that match a filter, most expensive first. */
+  aggregateByAgent(
+    request: AggregateByAgentRequest,
+    callback: (error: ServiceError | null, response: AggregateByAgentResponse) => void,
+  ): ClientUnaryCall;
+  aggregateByAgent(
+    request: AggregateByAgentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AggregateByAgentResponse) => void,
+  ): ClientUnaryCall;
+  aggregateByAgent(
+    request: AggregateByAgentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AggregateByAgentResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns the cost and usage per user of the calls that match a filter, most expensive first. */
+  aggregateByUser(
+    request: AggregateByUserRequest,
+    callback: (error: ServiceError | null, response: AggregateByUserResponse) => void,
+  ): ClientUnaryCall;
+  aggregateByUser(
+    request: AggregateByUserRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AggregateByUserResponse) => void,
+  ): ClientUnaryCall;
+  aggregateByUser(
+    request: AggregateByUserRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AggregateByUserResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns the cost and usage per provider and per provider and model, with shares of the total cost. */
+  getProviderBreakdown(
+    request: GetProviderBreakdownRequest,
+    callback: (error: ServiceError | null, response: GetProviderBreakdownResponse) => void,
+  ): ClientUnaryCall;
+  getProviderBreakdown(
+    request: GetProviderBreakdownRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetProviderBreakdownResponse) => void,
+  ): ClientUnaryCall;
+  getProviderBreakdown(
+    request: GetProviderBreakdownRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetProviderBreakdownResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the dashboard's summary: cost today, this week and this month, tasks, average cost per task, and the
+   * breakdowns by operation and by model with percentages of the total.
+   */
+  getCostSummary(
+    request: GetCostSummaryRequest,
+    callback: (error: ServiceError | null, response: GetCostSummaryResponse) => void,
+  ): ClientUnaryCall;
+  getCostSummary(
+    request: GetCostSummaryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCostSummaryResponse) => void,
+  ): ClientUnaryCall;
+  getCostSummary(
+    request: GetCostSummaryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCostSummaryResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns the daily cost series of a range of local days, days without calls included, with the trend. */
+  getCostHistory(
+    request: GetCostHistoryRequest,
+    callback: (error: ServiceError | null, response: GetCostHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getCostHistory(
+    request: GetCostHistoryRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetCostHistoryResponse) => void,
+  ): ClientUnaryCall;
+  getCostHistory(
+    request: GetCostHistoryRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetCostHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns how a scope's month-to-date spending stands against its monthly budget: spent, remaining, percent
+   * used, the month-end projection, the status (healthy, warning, critical) and the alerts.
+   */
+  getBudgetStatus(
+    request: GetBudgetStatusRequest,
+    callback: (error: ServiceError | null, response: GetBudgetStatusResponse) => void,
+  ): ClientUnaryCall;
+  getBudgetStatus(
+    request: GetBudgetStatusRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetBudgetStatusResponse) => void,
+  ): ClientUnaryCall;
+  getBudgetStatus(
+    request: GetBudgetStatusRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetBudgetStatusResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Creates or replaces the monthly budget of a scope (global, a user or an agent). Returns INVALID_ARGUMENT for
+   * a missing scope, a bad amount or an unknown time zone.
+   */
+  setBudget(
+    request: SetBudgetRequest,
+    callback: (error: ServiceError | null, response: SetBudgetResponse) => void,
+  ): ClientUnaryCall;
+  setBudget(
+    request: SetBudgetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetBudgetResponse) => void,
+  ): ClientUnaryCall;
+  setBudget(
+    request: SetBudgetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetBudgetResponse) => void,
+  ): ClientUnaryCall;
+  /** Lists the stored monthly budgets. */
+  listBudgets(
+    request: ListBudgetsRequest,
+    callback: (error: ServiceError | null, response: ListBudgetsResponse) => void,
+  ): ClientUnaryCall;
+  listBudgets(
+    request: ListBudgetsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListBudgetsResponse) => void,
+  ): ClientUnaryCall;
+  listBudgets(
+    request: ListBudgetsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListBudgetsResponse) => void,
+  ): ClientUnaryCall;
+  /** Removes the monthly budget of a scope, which then falls back to the default of $150. Idempotent. */
+  deleteBudget(
+    request: DeleteBudgetRequest,
+    callback: (error: ServiceError | null, response: DeleteBudgetResponse) => void,
+  ): ClientUnaryCall;
+  deleteBudget(
+    request: DeleteBudgetRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteBudgetResponse) => void,
+  ): ClientUnaryCall;
+  deleteBudget(
+    request: DeleteBudgetRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteBudgetResponse) => void,
   ): ClientUnaryCall;
 }
 
