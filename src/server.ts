@@ -6,6 +6,7 @@ import { AggregationService } from "./aggregation/aggregation.service.js";
 import type { Config } from "./config.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
+import { EventWriter } from "./ledger/event-writer.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
 import { LedgerService } from "./ledger/ledger.service.js";
 import type { Logger } from "./logger.js";
@@ -39,7 +40,9 @@ export interface StartOptions {
 /** Builds the one service implementation from its domains. */
 export function createImplementation(database: DatabaseHandle, config: Config, logger: Logger, clock: Clock): CostTrackingServiceServer {
   const pricing = new PricingService(database.db);
-  const ledger = new LedgerService(database.db, pricing, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
+  // The one write path of the ledger; a live-stats publisher would subscribe through its onCommitted option.
+  const writer = new EventWriter(database.db, { maxConcurrentWrites: database.engine === "postgres" ? 2 : 1 });
+  const ledger = new LedgerService(database.db, pricing, writer, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
   const aggregation = new AggregationService(database.db, clock);
   return {
     ...pricingRpc(pricing, clock, logger),

@@ -71,7 +71,7 @@ export async function sumTotals(db: Kysely<Database>, filter: EventFilter): Prom
 }
 
 /** A column an aggregation can group by. */
-export type GroupColumn = "operation" | "model" | "agent_id" | "provider" | "user_id" | "task_id";
+export type GroupColumn = "operation" | "model" | "agent_id" | "provider" | "user_id" | "task_id" | "agent_execution_id";
 
 /** Totals per value of one column, most expensive first (then by key). A missing value groups under "". */
 export async function sumTotalsBy(db: Kysely<Database>, filter: EventFilter, column: GroupColumn): Promise<GroupTotals[]> {

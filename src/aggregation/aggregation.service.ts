@@ -18,6 +18,8 @@ export interface TaskAggregate {
   byOperation: GroupTotals[];
   byModel: GroupTotals[];
   byAgent: GroupTotals[];
+  /** Per agent run: each call names at most one execution, so these partition the task's calls. */
+  byAgentExecution: GroupTotals[];
   agentExecutionCount: string;
 }
 
@@ -41,14 +43,15 @@ export class AggregationService {
 
   async aggregateByTask(taskId: string, filter: EventFilter): Promise<TaskAggregate> {
     const scoped = { ...filter, taskId };
-    const [totals, byOperation, byModel, byAgent, agentExecutionCount] = await Promise.all([
+    const [totals, byOperation, byModel, byAgent, byAgentExecution, agentExecutionCount] = await Promise.all([
       sumTotals(this.db, scoped),
       sumTotalsBy(this.db, scoped, "operation"),
       sumTotalsBy(this.db, scoped, "model"),
       sumTotalsBy(this.db, scoped, "agent_id"),
+      sumTotalsBy(this.db, scoped, "agent_execution_id"),
       countAgentExecutions(this.db, scoped),
     ]);
-    return { totals, byOperation, byModel, byAgent, agentExecutionCount };
+    return { totals, byOperation, byModel, byAgent, byAgentExecution, agentExecutionCount };
   }
 
   /** Buckets in time order; the totals are the exact sum of the buckets. */

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { FieldViolation } from "../errors.js";
 import type { Usage } from "../pricing/usage.js";
 import type { Instant } from "../time.js";
 
@@ -54,4 +55,33 @@ function canonicalJson(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : 1));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+/**
+ * One event of a stream or batch, already checked field by field: a valid API call or agent execution, or an
+ * invalid item with its violations (field paths relative to the item, e.g. "api_call.usage.input_tokens").
+ */
+export type IngestItem =
+  | { kind: "api_call"; call: NewApiCall }
+  | { kind: "agent_execution"; execution: NewAgentExecution }
+  | { kind: "invalid"; requestId: string | undefined; violations: FieldViolation[] };
+
+/** An item that was refused, by its 0-based position in the stream or batch. */
+export interface RejectedItem {
+  position: number;
+  requestId: string | undefined;
+  /** "INVALID_FIELD", "REQUEST_ID_REUSED" or, for a fault of ours, "INTERNAL". */
+  reason: string;
+  message: string;
+  violations: FieldViolation[];
+}
+
+/** The outcome of a stream or batch: every item is in exactly one of the three counts. */
+export interface IngestSummary {
+  acceptedCount: number;
+  duplicateCount: number;
+  rejectedCount: number;
+  /** In position order; at most MAX_LISTED_REJECTIONS. */
+  rejected: RejectedItem[];
+  omittedRejectionCount: number;
 }
