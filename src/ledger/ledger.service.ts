@@ -6,6 +6,7 @@ import type { Price } from "../pricing/price.js";
 import { findPriceById } from "../pricing/price-catalog.repository.js";
 import type { PricingService, Quote } from "../pricing/pricing.service.js";
 import { instantFromDate, millisOfInstant, type Clock, type Instant } from "../time.js";
+import { BatchPricer } from "./batch-pricer.js";
 import { newEventId } from "./event-id.js";
 import type { EventWriter, WriteOutcome } from "./event-writer.js";
 import {
@@ -58,12 +59,16 @@ export const MAX_LISTED_REJECTIONS = 10_000;
  * content: REQUEST_ID_REUSED). Callers are answered only after their rows have committed.
  */
 export class LedgerService {
+  private readonly pricer: BatchPricer;
+
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly pricing: PricingService,
+    pricing: PricingService,
     private readonly writer: EventWriter,
     private readonly options: LedgerServiceOptions,
-  ) {}
+  ) {
+    this.pricer = new BatchPricer(pricing);
+  }
 
   async trackApiCall(call: NewApiCall): Promise<TrackedApiCall> {
     const { row, quote } = await this.prepareApiCall(call, "");
@@ -194,7 +199,7 @@ export class LedgerService {
   /** Checks an API call's time, prices it at that time and builds its row. Throws ValidationError. */
   private async prepareApiCall(call: NewApiCall, fieldPrefix: string): Promise<{ row: NewLedgerEventRow; quote: Quote }> {
     const occurredAt = this.eventTime(call.callTime, `${fieldPrefix}call_time`);
-    const quote = await this.pricing.quote(call.model, call.provider, call.usage, occurredAt);
+    const quote = await this.pricer.quote(call.model, call.provider, call.usage, occurredAt);
     const eventId = newEventId(this.options.clock.now().getTime());
     const row: NewLedgerEventRow = {
       id: eventId,
