@@ -210,6 +210,26 @@ describe.each(ENGINES)("IngestEvents and TrackEvents on %s", (engine) => {
     );
   });
 
+  it("keeps what a failed sender's cancelled stream committed, and a resend completes it exactly once", async () => {
+    // given: a source that fails after 3,000 events
+    async function* failing() {
+      for (let i = 0; i < 3_000; i++) yield apiCall(`cut-${i}`);
+      throw new Error("the orchestrator crashed");
+    }
+    // when
+    const error = await t.client.ingestEvents(failing()).then(() => undefined, (e: unknown) => e as Error);
+    // then the caller sees its own failure; what the server had committed (it may still be finishing chunks it
+    // had taken) is found by the resend of all 5,000, which stores every event exactly once
+    expect(error?.message).toBe("the orchestrator crashed");
+    const all = Array.from({ length: 5_000 }, (_, i) => apiCall(`cut-${i}`));
+    const resend = await t.client.ingestEvents(all);
+    const summary = resend.summary!;
+    expect(Number(summary.acceptedCount) + Number(summary.duplicateCount)).toBe(5_000);
+    expect(Number(summary.duplicateCount)).toBeLessThanOrEqual(3_000);
+    expect(summary.rejectedCount).toBe("0");
+    expect(await rowCount()).toBe(5_000);
+  });
+
   it("generates request ids for events without one, so each is stored", async () => {
     const response = await t.client.ingestEvents([apiCall(""), apiCall("")]);
     expect(counts(response.summary)).toEqual({ accepted: "2", duplicate: "0", rejected: "0" });
