@@ -90,7 +90,11 @@ export interface TrackApiCallRequest {
   taskId: string;
   /** The agent that made the call. Optional identifier. */
   agentId: string;
-  /** The agent execution (see TrackAgentExecution) the call belongs to. Optional identifier. */
+  /**
+   * The agent execution (see TrackAgentExecution) the call belongs to. Optional identifier. It need not be
+   * recorded yet (an execution is usually recorded when it ends, after its calls); AggregateByTask's
+   * by_agent_execution reads a task's cost per execution.
+   */
   agentExecutionId: string;
   /** The user the call was made for. Optional identifier. */
   userId: string;
