@@ -3,9 +3,9 @@
 //
 // Environment: BENCH_POSTGRES_URL (a server where the database ct_bench may be dropped and created; default
 // postgres://postgres@127.0.0.1:5432/postgres), BENCH_EVENTS (events per bulk measurement, default 100,000),
-// BENCH_UNARY_EVENTS (calls per unary measurement at concurrency 64, default 20,000; a tenth of that at concurrency 1), BENCH_LARGE_LEDGER_ROWS
-// (events already in the ledger for the second round, default 10,000,000; 0 skips it), BENCH_REPEAT (runs of each
-// measurement, whose median is reported; default 3).
+// BENCH_UNARY_EVENTS (unary calls at concurrency 64, default 20,000; a tenth of that at concurrency 1),
+// BENCH_LARGE_LEDGER_ROWS (events already in the ledger for the second round, default 10,000,000; 0 skips it),
+// BENCH_REPEAT (runs of each measurement, whose median is reported; default 3).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";

@@ -44,7 +44,7 @@ export interface LedgerServiceOptions {
 const EARLIEST_EVENT_TIME = "1970-01-01T00:00:00.000000Z";
 
 /** A stream is read ahead and written in chunks of this many items... */
-const CHUNK_ITEMS = 500;
+const CHUNK_ITEMS = 1_000;
 /** ...with at most this many chunks of one stream being priced or written at once (its memory bound). */
 const MAX_CHUNKS_IN_FLIGHT = 4;
 /** A partial chunk is written after this long without new items, so a slow stream's events are not held back. */
