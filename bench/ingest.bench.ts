@@ -394,8 +394,8 @@ async function main() {
     row("plain INSERT, unnest arrays, 1,000 rows/statement", `${label}:insert:unnest:1000`, best, "best INSERT");
     row("plain INSERT, unnest arrays, 5,000 rows/statement", `${label}:insert:unnest:5000`, best, "best INSERT");
     row("plain INSERT, VALUES, 500 rows/statement", `${label}:insert:values:500`, best, "best INSERT");
-    row("INSERT unnest 1,000 WHERE NOT EXISTS (the writer's statement)", `${label}:insert:unnest+not-exists:1000`, best, "best INSERT");
-    row("INSERT unnest 1,000 ON CONFLICT DO NOTHING (the writer's fallback)", `${label}:insert:unnest+on-conflict:1000`, best, "best INSERT");
+    row("INSERT unnest 1,000 WHERE NOT EXISTS (anti-join; tried for the writer, rejected)", `${label}:insert:unnest+not-exists:1000`, best, "best INSERT");
+    row("INSERT unnest 1,000 ON CONFLICT DO NOTHING (the writer's statement)", `${label}:insert:unnest+on-conflict:1000`, best, "best INSERT");
     row("COPY (text)", `${label}:copy`, best, "best INSERT");
     row("**IngestEvents stream** (100 events/message)", `${label}:stream`, best, "best INSERT", 0.6);
     row("**TrackEvents batch** (1,000 per request, 4 in flight)", `${label}:batch`, best, "best INSERT", 0.6);

@@ -47,14 +47,23 @@ export function contentHash(kind: "api_call" | "agent_execution", event: NewApiC
   return createHash("sha256").update(canonicalJson({ kind, ...content })).digest("base64url");
 }
 
-/** JSON with object keys sorted and bigints as strings, so equal content always gives equal text. */
-function canonicalJson(value: unknown): string {
-  if (typeof value === "bigint") return JSON.stringify(value.toString());
+/**
+ * JSON with object keys sorted and bigints as strings, so equal content always gives equal text. The hashes of
+ * stored events depend on this exact text: changing it would turn every later retry of them into a reuse.
+ * (Written as a loop rather than entries/filter/sort/map: it runs once per recorded event.)
+ */
+export function canonicalJson(value: unknown): string {
+  if (typeof value === "bigint") return `"${value}"`;
   if (value === null || typeof value !== "object") return JSON.stringify(value);
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : 1));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  const object = value as Record<string, unknown>;
+  let text = "{";
+  for (const key of Object.keys(object).sort()) {
+    const field = object[key];
+    if (field === undefined) continue;
+    if (text.length > 1) text += ",";
+    text += `${JSON.stringify(key)}:${canonicalJson(field)}`;
+  }
+  return `${text}}`;
 }
 
 /**

@@ -35,47 +35,31 @@ const COLUMN_NAMES = Object.keys(INSERT_COLUMNS) as InsertColumn[];
 
 /**
  * Inserts events whose request id is new, in one statement, and returns the request ids that were inserted. Rows
- * whose request id is already in the ledger are skipped.
+ * whose request id is already in the ledger (or being inserted by a concurrent transaction, which this waits for)
+ * are skipped by ON CONFLICT DO NOTHING.
  *
  * The rows travel as one array per column (`unnest`), so the statement has 23 parameters at any batch size: no
- * 65,535-parameter limit, one plan, and faster than VALUES. Known request ids are filtered out by an anti-join and
- * the rest inserted plainly, which costs PostgreSQL about a fifth less than ON CONFLICT's speculative insertion.
- * Only when a concurrent transaction inserts one of the same request ids in between does the unique index refuse
- * the statement; it is then run again with ON CONFLICT (request_id) DO NOTHING, which waits for that transaction
- * and skips its rows. Callers sort the rows by request id so that concurrent writers take the unique index's locks
- * in the same order and never deadlock. Callers also send each request id at most once per call.
+ * 65,535-parameter limit, one plan, and faster than VALUES. (A plain INSERT filtered by an anti-join, retried with
+ * ON CONFLICT only on a race, measured slower than ON CONFLICT itself; see docs/BENCHMARKS.md.) Rows are inserted
+ * in the order given; callers sort them by request id so that concurrent writers take the unique index's locks in
+ * the same order and never deadlock, and send each request id at most once per call.
  */
 export async function insertNewEvents(db: Db, rows: readonly NewLedgerEventRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
-  const arrays = sql.join(
-    COLUMN_NAMES.map((column) => {
-      const values = rows.map((row) => {
-        const value = row[column];
-        return value === undefined || value === null ? null : String(value);
-      });
-      return sql`${values}::${sql.raw(INSERT_COLUMNS[column])}[]`;
-    }),
-  );
-  const columns = sql.join(COLUMN_NAMES.map((c) => sql.ref(c)));
-  try {
-    const result = await sql<{ request_id: string }>`
-      insert into ledger_event (${columns})
-      select * from unnest(${arrays}) as new_event (${columns})
-      where not exists (select 1 from ledger_event known where known.request_id = new_event.request_id)
-      returning request_id`.execute(db);
-    return new Set(result.rows.map((r) => r.request_id));
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== UNIQUE_VIOLATION) throw error;
-    const result = await sql<{ request_id: string }>`
-      insert into ledger_event (${columns})
-      select * from unnest(${arrays})
-      on conflict (request_id) do nothing
-      returning request_id`.execute(db);
-    return new Set(result.rows.map((r) => r.request_id));
-  }
+  const arrays = COLUMN_NAMES.map((column) => {
+    const values = rows.map((row) => {
+      const value = row[column];
+      return value === undefined || value === null ? null : String(value);
+    });
+    return sql`${values}::${sql.raw(INSERT_COLUMNS[column])}[]`;
+  });
+  const result = await sql<{ request_id: string }>`
+    insert into ledger_event (${sql.join(COLUMN_NAMES.map((c) => sql.ref(c)))})
+    select * from unnest(${sql.join(arrays)})
+    on conflict (request_id) do nothing
+    returning request_id`.execute(db);
+  return new Set(result.rows.map((r) => r.request_id));
 }
-
-const UNIQUE_VIOLATION = "23505";
 
 /** What a duplicate or a reuse is checked against: the stored event's identity and outcome. */
 export interface StoredEventRow {
