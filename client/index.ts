@@ -11,15 +11,19 @@
  * client.close();
  */
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { credentials as grpcCredentials, Metadata, status, type ChannelCredentials, type ServiceError } from "@grpc/grpc-js";
 import {
   AggregateByPeriodRequest,
   AggregateByTaskRequest,
   CalculateCostRequest,
   CostTrackingServiceClient,
+  EventRecord,
   GetStatsRequest,
+  IngestEventsRequest,
   TrackAgentExecutionRequest,
   TrackApiCallRequest,
+  TrackEventsRequest,
   type AggregateByPeriodResponse,
   type AggregateByTaskResponse,
   type CalculateCostResponse,
@@ -27,6 +31,7 @@ import {
   type TrackAgentExecutionResponse,
   type TrackApiCallResponse,
 } from "../gen/costtracking/v1/cost_tracking_service.js";
+import type { IngestEventsResponse, TrackEventsResponse } from "../gen/costtracking/v1/ledger.js";
 import type { DeepPartial } from "../gen/costtracking/v1/cost_tracking_service.js";
 import {
   EstimateCostRequest,
@@ -105,15 +110,17 @@ export {
   AggregateByTaskResponse,
   CalculateCostRequest,
   CalculateCostResponse,
+  EventRecord,
   GetStatsRequest,
+  IngestEventsRequest,
   GetStatsResponse,
   TrackAgentExecutionRequest,
   TrackAgentExecutionResponse,
   TrackApiCallRequest,
   TrackApiCallResponse,
+  TrackEventsRequest,
   type DeepPartial,
 } from "../gen/costtracking/v1/cost_tracking_service.js";
-export { EventStatus } from "../gen/costtracking/v1/ledger.js";
 export {
   CostEstimateItem,
   CostHistoryBasis,
@@ -144,6 +151,13 @@ export {
   OpenAiResponsesUsage,
   Usage,
 } from "../gen/costtracking/v1/usage.js";
+export {
+  EventStatus,
+  IngestEventsResponse,
+  IngestSummary,
+  RejectedEvent,
+  TrackEventsResponse,
+} from "../gen/costtracking/v1/ledger.js";
 export type { Timestamp } from "../gen/google/protobuf/timestamp.js";
 
 /** A failed call: the gRPC code, the service's stable reason (ErrorInfo) and any field violations. */
@@ -209,6 +223,16 @@ export interface CostTrackingClient {
   trackApiCall(request: DeepPartial<TrackApiCallRequest>): Promise<TrackApiCallResponse>;
   /** Records an agent execution, with a generated request_id when none is given. */
   trackAgentExecution(request: DeepPartial<TrackAgentExecutionRequest>): Promise<TrackAgentExecutionResponse>;
+  /**
+   * Records many events (API calls and agent executions) over one client stream, reading them from an iterable or
+   * async iterable as the server takes them (a fast source is slowed down, memory stays bounded). A request_id is
+   * generated for every event that has none. Resolves with the counts and the rejected events' positions (0-based,
+   * counted over all events) once the server has committed them. A stream is not retried: on UNAVAILABLE send the
+   * same events again (with the same request ids), and those already stored count as duplicates.
+   */
+  ingestEvents(events: EventSource, options?: IngestOptions): Promise<IngestEventsResponse>;
+  /** Records up to 10,000 events in one request; request ids are generated for events that have none. */
+  trackEvents(request: DeepPartial<TrackEventsRequest>): Promise<TrackEventsResponse>;
   aggregateByTask(request: DeepPartial<AggregateByTaskRequest>): Promise<AggregateByTaskResponse>;
   aggregateByPeriod(request: DeepPartial<AggregateByPeriodRequest>): Promise<AggregateByPeriodResponse>;
   getStats(request: DeepPartial<GetStatsRequest>): Promise<GetStatsResponse>;
@@ -230,6 +254,24 @@ export interface CostTrackingClient {
   deleteBudget(request: DeepPartial<DeleteBudgetRequest>): Promise<DeleteBudgetResponse>;
   /** Closes the channel. */
   close(): void;
+}
+
+/** The events of an ingestion: any iterable or async iterable of event records. */
+export type EventSource = Iterable<DeepPartial<EventRecord>> | AsyncIterable<DeepPartial<EventRecord>>;
+
+export interface IngestOptions {
+  /** How many events go in one stream message. Default 100: few enough to stream smoothly, enough to amortise. */
+  eventsPerMessage?: number;
+  /** A deadline for the whole stream, in milliseconds. Default: none (a stream takes as long as its source). */
+  deadlineMs?: number;
+}
+
+/** An event record with a request id: the caller's, or a new UUID, so that a resend never double counts. */
+function withRequestId(record: DeepPartial<EventRecord>): EventRecord {
+  const full = EventRecord.fromPartial(record);
+  if (full.apiCall && !full.apiCall.requestId) full.apiCall.requestId = randomUUID();
+  if (full.agentExecution && !full.agentExecution.requestId) full.agentExecution.requestId = randomUUID();
+  return full;
 }
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
@@ -275,6 +317,43 @@ export function createCostTrackingClient(address: string, options: ClientOptions
         raw.trackAgentExecution,
         TrackAgentExecutionRequest.fromPartial({ ...request, requestId: request.requestId || randomUUID() }),
       ),
+    ingestEvents: (events, ingestOptions = {}) =>
+      new Promise<IngestEventsResponse>((resolve, reject) => {
+        const perMessage = Math.max(1, ingestOptions.eventsPerMessage ?? 100);
+        const callOptions = ingestOptions.deadlineMs ? { deadline: new Date(Date.now() + ingestOptions.deadlineMs) } : {};
+        let done = false;
+        const stream = raw.ingestEvents(callMetadata(), callOptions, (error, response) => {
+          done = true;
+          if (error) reject(CostTrackingError.from(error));
+          else resolve(response);
+        });
+        const ended = new Promise<void>((r) => stream.once("status", () => r()));
+        const send = async (batch: EventRecord[]) => {
+          // write() returning false means the server is not keeping up: wait until it drains (or the call ends).
+          if (!stream.write({ events: batch } satisfies IngestEventsRequest)) {
+            await Promise.race([once(stream, "drain"), ended]);
+          }
+        };
+        void (async () => {
+          let batch: EventRecord[] = [];
+          for await (const record of events) {
+            if (done) return;
+            batch.push(withRequestId(record));
+            if (batch.length >= perMessage) {
+              await send(batch);
+              batch = [];
+            }
+          }
+          if (batch.length > 0) await send(batch);
+          stream.end();
+        })().catch((error: unknown) => {
+          // The source failed: cancel the call, so the server does not take a partial stream for a whole one.
+          stream.cancel();
+          reject(error);
+        });
+      }),
+    trackEvents: (request) =>
+      invoke(raw.trackEvents, TrackEventsRequest.fromPartial({ events: (request.events ?? []).map(withRequestId) })),
     aggregateByTask: (request) => invoke(raw.aggregateByTask, AggregateByTaskRequest.fromPartial(request)),
     aggregateByPeriod: (request) => invoke(raw.aggregateByPeriod, AggregateByPeriodRequest.fromPartial(request)),
     getStats: (request) => invoke(raw.getStats, GetStatsRequest.fromPartial(request)),

@@ -13,6 +13,7 @@ import { budgetRpc } from "./budgets/budget.rpc.js";
 import { BudgetService } from "./budgets/budget.service.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
+import { EventWriter } from "./ledger/event-writer.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
 import { LedgerService } from "./ledger/ledger.service.js";
 import type { Logger } from "./logger.js";
@@ -61,7 +62,9 @@ export function createImplementation(database: DatabaseHandle, config: Config, l
   const pricing = new PricingService(priceCatalog, { defaultPriceModel: config.defaultPriceModel });
   const catalog = new PriceCatalogService(database.db, priceCatalog, randomUUID);
   const estimates = new EstimateService(database.db, pricing);
-  const ledger = new LedgerService(database.db, pricing, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
+  // The one write path of the ledger; a live-stats publisher subscribes through its onCommitted option.
+  const writer = new EventWriter(database.db, { maxConcurrentWrites: database.engine === "postgres" ? 2 : 1 });
+  const ledger = new LedgerService(database.db, pricing, writer, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
   const aggregation = new AggregationService(database.db, clock, { useRollups: config.rollupFoldIntervalMs > 0 });
   return {
     ...pricingRpc({ pricing, catalog, estimates }, clock, logger),

@@ -143,6 +143,7 @@ export function aggregationRpc(
         byOperation: groupsToProto(result.byOperation),
         byModel: groupsToProto(result.byModel),
         byAgent: groupsToProto(result.byAgent),
+        byAgentExecution: groupsToProto(result.byAgentExecution),
         agentExecutionCount: result.agentExecutionCount,
       };
     }),

@@ -12,6 +12,8 @@ export interface TaskAggregate {
   byOperation: GroupTotals[];
   byModel: GroupTotals[];
   byAgent: GroupTotals[];
+  /** Per agent run: each call names at most one execution, so these partition the task's calls. */
+  byAgentExecution: GroupTotals[];
   agentExecutionCount: string;
 }
 
@@ -108,14 +110,15 @@ export class AggregationService {
 
   async aggregateByTask(taskId: string, filter: EventFilter): Promise<TaskAggregate> {
     const scoped = { ...filter, taskId };
-    const [totals, byOperation, byModel, byAgent, agentExecutionCount] = await Promise.all([
+    const [totals, byOperation, byModel, byAgent, byAgentExecution, agentExecutionCount] = await Promise.all([
       this.totals(scoped),
       this.totalsBy(scoped, "operation"),
       this.totalsBy(scoped, "model"),
       this.totalsBy(scoped, "agent"),
+      this.totalsBy(scoped, "agent_execution"),
       countAgentExecutions(this.db, scoped),
     ]);
-    return { totals, byOperation, byModel, byAgent, agentExecutionCount };
+    return { totals, byOperation, byModel, byAgent, byAgentExecution, agentExecutionCount };
   }
 
   /** Buckets in time order; the totals are the exact sum of the buckets. Filled as AggregateCosts fills them. */

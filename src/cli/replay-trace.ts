@@ -5,6 +5,8 @@ import {
   type AggregateByPeriodResponse,
   type AggregateByTaskResponse,
   type CostTrackingClient,
+  type DeepPartial,
+  type EventRecord,
 } from "../../client/index.js";
 import { countAzureTraceRows, readAzureTrace } from "./azure-trace.js";
 
@@ -13,14 +15,18 @@ export interface ReplayOptions {
   provider?: string;
   /** The task every call is recorded under; default `replay:<file name>:<model>`. */
   taskId?: string;
-  /** How many calls are in flight at once. */
-  concurrency?: number;
+  /** Called as calls are handed to the stream (the server acknowledges them all at its end). */
   onProgress?: (sent: number, total: number) => void;
 }
 
 export interface ReplayResult {
   sent: number;
+  /** Calls stored by this replay. */
+  accepted: number;
+  /** Calls the ledger already held (a file replayed again). */
   duplicates: number;
+  /** Calls the server refused (none for a well-formed trace). */
+  rejected: number;
   taskId: string;
   /** What the server's AggregateByTask returns for the replayed task. */
   task: AggregateByTaskResponse;
@@ -29,42 +35,50 @@ export interface ReplayResult {
 }
 
 /**
- * Sends every row of an Azure trace as an API call of one model, then asks the server for the totals. Each row's
- * request id is derived from the file, row and model, so replaying a file again stores nothing new.
+ * Streams every row of an Azure trace as an API call of one model (IngestEvents: the server writes while it reads,
+ * in shared multi-row statements), then asks the server for the totals. Each row's request id is derived from the
+ * file, row and model, so replaying a file again stores nothing new.
  */
 export async function replayTrace(client: CostTrackingClient, path: string, options: ReplayOptions): Promise<ReplayResult> {
   const file = basename(path);
   const taskId = options.taskId ?? `replay:${file}:${options.model}`.replace(/[^A-Za-z0-9._:/@-]/g, "_").slice(0, 128);
   const total = await countAzureTraceRows(path);
-  const concurrency = options.concurrency ?? 64;
-  const inFlight = new Set<Promise<void>>();
   let sent = 0;
-  let duplicates = 0;
-  for await (const row of readAzureTrace(path)) {
-    const call = client
-      .trackApiCall({
-        requestId: `replay:${file}:${row.row}:${options.model}`.replace(/[^A-Za-z0-9._:/@-]/g, "_").slice(0, 128),
-        callTime: { seconds: row.seconds.toString(), nanos: row.nanos },
-        taskId,
-        model: options.model,
-        provider: options.provider ?? "",
-        operation: "replay",
-        usage: { inputTokens: row.contextTokens.toString(), outputTokens: row.generatedTokens.toString() },
-        status: EventStatus.EVENT_STATUS_SUCCEEDED,
-      })
-      .then((response) => {
-        sent += 1;
-        if (response.duplicate) duplicates += 1;
-        options.onProgress?.(sent, total);
-      });
-    const tracked = call.finally(() => inFlight.delete(tracked));
-    inFlight.add(tracked);
-    if (inFlight.size >= concurrency) await Promise.race(inFlight);
+  async function* calls(): AsyncGenerator<DeepPartial<EventRecord>> {
+    for await (const row of readAzureTrace(path)) {
+      yield {
+        apiCall: {
+          requestId: `replay:${file}:${row.row}:${options.model}`.replace(/[^A-Za-z0-9._:/@-]/g, "_").slice(0, 128),
+          callTime: { seconds: row.seconds.toString(), nanos: row.nanos },
+          taskId,
+          model: options.model,
+          provider: options.provider ?? "",
+          operation: "replay",
+          usage: { inputTokens: row.contextTokens.toString(), outputTokens: row.generatedTokens.toString() },
+          status: EventStatus.EVENT_STATUS_SUCCEEDED,
+        },
+      };
+      sent += 1;
+      options.onProgress?.(sent, total);
+    }
   }
-  await Promise.all(inFlight);
+  const { summary } = await client.ingestEvents(calls());
+  const rejected = Number(summary?.rejectedCount ?? 0);
+  if (rejected > 0) {
+    const first = summary!.rejectedEvents[0];
+    throw new Error(`${rejected} calls were refused; the first, at row ${Number(first?.position) + 1}: ${first?.message}`);
+  }
   const [task, hours] = await Promise.all([
     client.aggregateByTask({ taskId }),
     client.aggregateByPeriod({ filter: { taskId }, window: TimeWindow.TIME_WINDOW_HOUR, timeZone: "UTC" }),
   ]);
-  return { sent, duplicates, taskId, task, hours };
+  return {
+    sent,
+    accepted: Number(summary?.acceptedCount ?? 0),
+    duplicates: Number(summary?.duplicateCount ?? 0),
+    rejected,
+    taskId,
+    task,
+    hours,
+  };
 }

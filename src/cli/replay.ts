@@ -1,4 +1,4 @@
-// `npm run replay -- <trace.csv> --model <name> [--provider <p>] [--server host:port] [--concurrency N]`
+// `npm run replay -- <trace.csv> --model <name> [--provider <p>] [--server host:port]`
 // Replays an Azure LLM inference trace through the typed client and prints the totals the server returns. Without
 // --server it starts the service in-process on the embedded database (DATA_DIR, default ./data).
 import { parseArgs } from "node:util";
@@ -8,7 +8,7 @@ import { createLogger } from "../logger.js";
 import { startService, type RunningService } from "../server.js";
 import { replayTrace } from "./replay-trace.js";
 
-const usage = "usage: npm run replay -- <trace.csv> --model <name> [--provider <p>] [--server host:port] [--concurrency N]";
+const usage = "usage: npm run replay -- <trace.csv> --model <name> [--provider <p>] [--server host:port]";
 let args;
 try {
   args = parseArgs({
@@ -17,7 +17,6 @@ try {
       model: { type: "string" },
       provider: { type: "string" },
       server: { type: "string" },
-      concurrency: { type: "string", default: "64" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -30,7 +29,7 @@ if (args.values.help) {
   process.exit(0);
 }
 const [file] = args.positionals;
-if (!file || !args.values.model || !/^\d+$/.test(args.values.concurrency)) {
+if (!file || !args.values.model) {
   console.error(usage);
   process.exit(2);
 }
@@ -51,18 +50,17 @@ try {
   const result = await replayTrace(client, file, {
     model: args.values.model,
     ...(args.values.provider ? { provider: args.values.provider } : {}),
-    concurrency: Number(args.values.concurrency),
     onProgress(sent, total) {
       if (Date.now() - lastReport < 500 && sent < total) return;
       lastReport = Date.now();
       const rate = Math.round(sent / Math.max((Date.now() - started) / 1000, 0.001));
-      process.stderr.write(`\rsent ${sent.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} calls (${rate}/s)   `);
+      process.stderr.write(`\rstreamed ${sent.toLocaleString("en-US")} / ${total.toLocaleString("en-US")} calls (${rate}/s)   `);
     },
   });
   process.stderr.write("\n");
   const line = (label: string, t: CostTotals | undefined) =>
     `${label.padEnd(22)} calls ${t?.callCount ?? "0"}  input ${t?.inputTokens ?? "0"}  output ${t?.outputTokens ?? "0"}  cost $${t?.costUsd ?? "0"}`;
-  console.log(`task ${result.taskId}: ${result.sent} sent, ${result.duplicates} already recorded`);
+  console.log(`task ${result.taskId}: ${result.sent} sent, ${result.accepted} stored, ${result.duplicates} already recorded`);
   console.log(line("total", result.task.totals));
   for (const bucket of result.hours.buckets) console.log(line(bucket.label, bucket.totals));
 } finally {

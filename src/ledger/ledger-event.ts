@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { FieldViolation } from "../errors.js";
 import type { Usage } from "../pricing/usage.js";
 import type { Instant } from "../time.js";
 
@@ -46,12 +47,50 @@ export function contentHash(kind: "api_call" | "agent_execution", event: NewApiC
   return createHash("sha256").update(canonicalJson({ kind, ...content })).digest("base64url");
 }
 
-/** JSON with object keys sorted and bigints as strings, so equal content always gives equal text. */
-function canonicalJson(value: unknown): string {
-  if (typeof value === "bigint") return JSON.stringify(value.toString());
+/**
+ * JSON with object keys sorted and bigints as strings, so equal content always gives equal text. The hashes of
+ * stored events depend on this exact text: changing it would turn every later retry of them into a reuse.
+ * (Written as a loop rather than entries/filter/sort/map: it runs once per recorded event.)
+ */
+export function canonicalJson(value: unknown): string {
+  if (typeof value === "bigint") return `"${value}"`;
   if (value === null || typeof value !== "object") return JSON.stringify(value);
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : 1));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  const object = value as Record<string, unknown>;
+  let text = "{";
+  for (const key of Object.keys(object).sort()) {
+    const field = object[key];
+    if (field === undefined) continue;
+    if (text.length > 1) text += ",";
+    text += `${JSON.stringify(key)}:${canonicalJson(field)}`;
+  }
+  return `${text}}`;
+}
+
+/**
+ * One event of a stream or batch, already checked field by field: a valid API call or agent execution, or an
+ * invalid item with its violations (field paths relative to the item, e.g. "api_call.usage.input_tokens").
+ */
+export type IngestItem =
+  | { kind: "api_call"; call: NewApiCall }
+  | { kind: "agent_execution"; execution: NewAgentExecution }
+  | { kind: "invalid"; requestId: string | undefined; violations: FieldViolation[] };
+
+/** An item that was refused, by its 0-based position in the stream or batch. */
+export interface RejectedItem {
+  position: number;
+  requestId: string | undefined;
+  /** "INVALID_FIELD", "REQUEST_ID_REUSED" or, for a fault of ours, "INTERNAL". */
+  reason: string;
+  message: string;
+  violations: FieldViolation[];
+}
+
+/** The outcome of a stream or batch: every item is in exactly one of the three counts. */
+export interface IngestSummary {
+  acceptedCount: number;
+  duplicateCount: number;
+  rejectedCount: number;
+  /** In position order; at most MAX_LISTED_REJECTIONS. */
+  rejected: RejectedItem[];
+  omittedRejectionCount: number;
 }

@@ -1,14 +1,23 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import { RequestIdReusedError, Violations } from "../errors.js";
+import { DomainError, RequestIdReusedError, ValidationError, Violations } from "../errors.js";
 import { Money, formatMoney } from "../money.js";
 import type { Price } from "../pricing/price.js";
 import { findPriceById } from "../pricing/price-catalog.repository.js";
-import type { PricingService } from "../pricing/pricing.service.js";
+import type { PricingService, Quote } from "../pricing/pricing.service.js";
 import { instantFromDate, millisOfInstant, type Clock, type Instant } from "../time.js";
+import { BatchPricer } from "./batch-pricer.js";
 import { newEventId } from "./event-id.js";
-import { contentHash, type NewAgentExecution, type NewApiCall } from "./ledger-event.js";
-import { findEventsByRequestIds, insertNewEvents, type LedgerEventRow, type NewLedgerEventRow } from "./ledger.repository.js";
+import type { EventWriter, WriteOutcome } from "./event-writer.js";
+import {
+  contentHash,
+  type IngestItem,
+  type IngestSummary,
+  type NewAgentExecution,
+  type NewApiCall,
+  type RejectedItem,
+} from "./ledger-event.js";
+import type { NewLedgerEventRow } from "./ledger.repository.js";
 
 /** How an API call was recorded. `cost` and `price` are undefined when the model had no price. */
 export interface TrackedApiCall {
@@ -34,26 +43,167 @@ export interface LedgerServiceOptions {
 /** The earliest event time accepted: nothing in this ledger predates the Unix epoch. */
 const EARLIEST_EVENT_TIME = "1970-01-01T00:00:00.000000Z";
 
+/** A stream is read ahead and written in chunks of this many items... */
+const CHUNK_ITEMS = 1_000;
+/** ...with at most this many chunks of one stream being priced or written at once (its memory bound). */
+const MAX_CHUNKS_IN_FLIGHT = 4;
+/** A partial chunk is written after this long without new items, so a slow stream's events are not held back. */
+const CHUNK_LINGER_MS = 5;
+/** A response lists at most this many rejected items (all are counted), so it stays far below gRPC's 4 MB. */
+export const MAX_LISTED_REJECTIONS = 10_000;
+
 /**
- * Records events exactly once. An event is written in one statement that skips a known request id; a skipped
- * event is then compared with the stored one: same content is a duplicate (the original is returned), other
- * content is a REQUEST_ID_REUSED error. The caller's reply is sent only after the statement has committed.
+ * Records events exactly once. Every write, single or bulk, goes through the one EventWriter, which groups
+ * concurrent rows into shared multi-row statements and reports, per row, whether it was inserted, a duplicate of
+ * the stored event (same request id and content: the original is returned) or a reuse (same request id, other
+ * content: REQUEST_ID_REUSED). Callers are answered only after their rows have committed.
  */
 export class LedgerService {
+  private readonly pricer: BatchPricer;
+
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly pricing: PricingService,
+    pricing: PricingService,
+    private readonly writer: EventWriter,
     private readonly options: LedgerServiceOptions,
-  ) {}
+  ) {
+    this.pricer = new BatchPricer(pricing);
+  }
 
   async trackApiCall(call: NewApiCall): Promise<TrackedApiCall> {
-    const occurredAt = this.eventTime(call.callTime, "call_time");
-    const quote = await this.pricing.quote(call.model, call.provider, call.usage, occurredAt);
+    const { row, quote } = await this.prepareApiCall(call, "");
+    const outcome = await this.writeOne(row);
+    if (outcome.status === "inserted") {
+      return quote.priced
+        ? { eventId: row.id, duplicate: false, cost: quote.cost, price: quote.price }
+        : { eventId: row.id, duplicate: false, cost: undefined, price: undefined };
+    }
+    const { original } = outcome;
+    return {
+      eventId: original.id,
+      duplicate: true,
+      cost: original.cost_usd === null ? undefined : new Money(original.cost_usd),
+      price: original.price_id ? await findPriceById(this.db, original.price_id) : undefined,
+    };
+  }
+
+  async trackAgentExecution(execution: NewAgentExecution): Promise<TrackedAgentExecution> {
+    const row = this.prepareAgentExecution(execution, "");
+    const outcome = await this.writeOne(row);
+    if (outcome.status === "inserted") {
+      return { eventId: row.id, duplicate: false, agentExecutionId: row.agent_execution_id! };
+    }
+    const { original } = outcome;
+    return { eventId: original.id, duplicate: true, agentExecutionId: original.agent_execution_id ?? original.id };
+  }
+
+  /**
+   * Records a stream (or batch) of items, each on its own: invalid items and reused request ids are reported by
+   * position and never fail their neighbours. The stream is read ahead while earlier chunks are priced and written
+   * (a pipeline), and reading pauses while MAX_CHUNKS_IN_FLIGHT chunks are unfinished, which bounds memory and lets
+   * transport flow control slow the sender. Resolves after every accepted item has committed. Rejects (leaving
+   * what was committed, which a resend finds as duplicates) only when the ledger cannot be written.
+   */
+  async ingest(items: Iterable<IngestItem> | AsyncIterable<IngestItem>): Promise<IngestSummary> {
+    const summary = new SummaryBuilder();
+    const inFlight = new Set<Promise<void>>();
+    let failure: { error: unknown } | undefined;
+    let chunk: Array<{ position: number; item: Exclude<IngestItem, { kind: "invalid" }> }> = [];
+    let linger: NodeJS.Timeout | undefined;
+
+    const submit = () => {
+      clearTimeout(linger);
+      linger = undefined;
+      if (chunk.length === 0) return;
+      const submitted = chunk;
+      chunk = [];
+      const work: Promise<void> = this.recordChunk(submitted, summary)
+        .catch((error: unknown) => {
+          failure ??= { error };
+        })
+        .finally(() => inFlight.delete(work));
+      inFlight.add(work);
+    };
+
+    let position = 0;
+    try {
+      for await (const item of items) {
+        if (failure) break;
+        if (item.kind === "invalid") {
+          summary.reject({
+            position,
+            requestId: item.requestId,
+            reason: "INVALID_FIELD",
+            message: item.violations.map((v) => `${v.field}: ${v.description}`).join("; "),
+            violations: item.violations,
+          });
+        } else {
+          chunk.push({ position, item });
+          if (chunk.length >= CHUNK_ITEMS) submit();
+          else linger ??= setTimeout(submit, CHUNK_LINGER_MS);
+        }
+        position += 1;
+        while (inFlight.size >= MAX_CHUNKS_IN_FLIGHT) await Promise.race(inFlight);
+      }
+      if (!failure) submit();
+    } finally {
+      // Also when reading failed (the sender went away): what was handed over is finished, not abandoned midway.
+      clearTimeout(linger);
+      while (inFlight.size > 0) await Promise.all(inFlight);
+    }
+    if (failure) throw failure.error;
+    return summary.build();
+  }
+
+  /** Prices and writes one chunk, and counts each item's outcome. */
+  private async recordChunk(
+    chunk: Array<{ position: number; item: Exclude<IngestItem, { kind: "invalid" }> }>,
+    summary: SummaryBuilder,
+  ): Promise<void> {
+    const prepared = await Promise.all(
+      chunk.map(async ({ position, item }) => {
+        try {
+          const row =
+            item.kind === "api_call"
+              ? (await this.prepareApiCall(item.call, "api_call.")).row
+              : this.prepareAgentExecution(item.execution, "agent_execution.");
+          return { position, row };
+        } catch (error) {
+          if (!(error instanceof ValidationError)) throw error;
+          summary.rejectError(position, requestIdOf(item), error);
+          return undefined;
+        }
+      }),
+    );
+    const valid = prepared.filter((p) => p !== undefined);
+    const outcomes = await this.writer.write(valid.map((p) => p.row));
+    outcomes.forEach((outcome, index) => {
+      const { position, row } = valid[index]!;
+      switch (outcome.status) {
+        case "inserted":
+          summary.acceptedCount += 1;
+          break;
+        case "duplicate":
+          summary.duplicateCount += 1;
+          break;
+        case "reused":
+          summary.rejectError(position, row.request_id, new RequestIdReusedError(row.request_id));
+          break;
+        case "failed":
+          summary.reject({ position, requestId: row.request_id, reason: "INTERNAL", message: "internal error", violations: [] });
+          break;
+      }
+    });
+  }
+
+  /** Checks an API call's time, prices it at that time and builds its row. Throws ValidationError. */
+  private async prepareApiCall(call: NewApiCall, fieldPrefix: string): Promise<{ row: NewLedgerEventRow; quote: Quote }> {
+    const occurredAt = this.eventTime(call.callTime, `${fieldPrefix}call_time`);
+    const quote = await this.pricer.quote(call.model, call.provider, call.usage, occurredAt);
     const eventId = newEventId(this.options.clock.now().getTime());
-    const requestId = call.requestId ?? `server:${eventId}`;
     const row: NewLedgerEventRow = {
       id: eventId,
-      request_id: requestId,
+      request_id: call.requestId ?? `server:${eventId}`,
       content_hash: contentHash("api_call", call),
       kind: "api_call",
       occurred_at: occurredAt,
@@ -63,7 +213,9 @@ export class LedgerService {
       user_id: call.userId ?? null,
       operation: call.operation ?? null,
       model: call.model,
-      provider: call.provider ?? (quote.priced ? quote.price.provider : null),
+      // A call that names no provider takes the one of the catalog entry that priced it, unless that entry is the
+      // configured default price: its provider says nothing about who served the call.
+      provider: call.provider ?? (quote.priced && quote.price.resolution !== "default_price" ? quote.price.provider : null),
       endpoint: call.endpoint ?? null,
       input_tokens: call.usage.inputTokens.toString(),
       cache_read_input_tokens: call.usage.cacheReadInputTokens.toString(),
@@ -76,29 +228,16 @@ export class LedgerService {
       status: call.status,
       error_message: call.errorMessage ?? null,
     };
-    const inserted = await insertNewEvents(this.db, [row]);
-    if (inserted.has(requestId)) {
-      return quote.priced
-        ? { eventId, duplicate: false, cost: quote.cost, price: quote.price }
-        : { eventId, duplicate: false, cost: undefined, price: undefined };
-    }
-    const original = await this.originalOf(row);
-    const price = original.price_id ? await findPriceById(this.db, original.price_id) : undefined;
-    return {
-      eventId: original.id,
-      duplicate: true,
-      cost: original.cost_usd === null ? undefined : new Money(original.cost_usd),
-      price,
-    };
+    return { row, quote };
   }
 
-  async trackAgentExecution(execution: NewAgentExecution): Promise<TrackedAgentExecution> {
-    const occurredAt = this.eventTime(execution.startTime, "start_time");
+  /** Checks an agent execution's time and builds its row. Throws ValidationError. */
+  private prepareAgentExecution(execution: NewAgentExecution, fieldPrefix: string): NewLedgerEventRow {
+    const occurredAt = this.eventTime(execution.startTime, `${fieldPrefix}start_time`);
     const eventId = newEventId(this.options.clock.now().getTime());
-    const requestId = execution.requestId ?? `server:${eventId}`;
-    const row: NewLedgerEventRow = {
+    return {
       id: eventId,
-      request_id: requestId,
+      request_id: execution.requestId ?? `server:${eventId}`,
       content_hash: contentHash("agent_execution", execution),
       kind: "agent_execution",
       occurred_at: occurredAt,
@@ -121,21 +260,14 @@ export class LedgerService {
       status: execution.status,
       error_message: execution.errorMessage ?? null,
     };
-    const inserted = await insertNewEvents(this.db, [row]);
-    if (inserted.has(requestId)) {
-      return { eventId, duplicate: false, agentExecutionId: row.agent_execution_id! };
-    }
-    const original = await this.originalOf(row);
-    return { eventId: original.id, duplicate: true, agentExecutionId: original.agent_execution_id ?? original.id };
   }
 
-  /** The stored event that holds a skipped row's request id; throws when its content differs. */
-  private async originalOf(row: NewLedgerEventRow): Promise<LedgerEventRow> {
-    const [original] = await findEventsByRequestIds(this.db, [row.request_id]);
-    if (!original || original.content_hash !== row.content_hash || original.kind !== row.kind) {
-      throw new RequestIdReusedError(row.request_id);
-    }
-    return original;
+  /** Writes one row; a reuse or a refused row becomes the error the caller gets. */
+  private async writeOne(row: NewLedgerEventRow): Promise<Exclude<WriteOutcome, { status: "reused" | "failed" }>> {
+    const [outcome] = await this.writer.write([row]);
+    if (outcome!.status === "reused") throw new RequestIdReusedError(row.request_id);
+    if (outcome!.status === "failed") throw outcome!.error;
+    return outcome!;
   }
 
   /** The event's time: the given one (checked against the allowed clock skew) or now. */
@@ -153,5 +285,49 @@ export class LedgerService {
     if (given < EARLIEST_EVENT_TIME) violations.add(field, "must not be before 1970-01-01T00:00:00Z");
     violations.throwIfAny();
     return given;
+  }
+}
+
+function requestIdOf(item: Exclude<IngestItem, { kind: "invalid" }>): string | undefined {
+  return item.kind === "api_call" ? item.call.requestId : item.execution.requestId;
+}
+
+/** Counts outcomes and keeps the lowest-positioned MAX_LISTED_REJECTIONS rejections (chunks finish in any order). */
+class SummaryBuilder {
+  acceptedCount = 0;
+  duplicateCount = 0;
+  private rejectedCount = 0;
+  private rejected: RejectedItem[] = [];
+
+  reject(item: RejectedItem): void {
+    this.rejectedCount += 1;
+    this.rejected.push(item);
+    if (this.rejected.length >= 2 * MAX_LISTED_REJECTIONS) this.trim();
+  }
+
+  rejectError(position: number, requestId: string | undefined, error: DomainError): void {
+    this.reject({
+      position,
+      requestId,
+      reason: error.reason,
+      message: error.message,
+      violations: error instanceof ValidationError ? error.violations : [],
+    });
+  }
+
+  build(): IngestSummary {
+    this.trim();
+    return {
+      acceptedCount: this.acceptedCount,
+      duplicateCount: this.duplicateCount,
+      rejectedCount: this.rejectedCount,
+      rejected: this.rejected,
+      omittedRejectionCount: this.rejectedCount - this.rejected.length,
+    };
+  }
+
+  private trim(): void {
+    this.rejected.sort((a, b) => a.position - b.position);
+    this.rejected.length = Math.min(this.rejected.length, MAX_LISTED_REJECTIONS);
   }
 }

@@ -2,6 +2,7 @@ import type {
   handleClientStreamingCall,
   handleServerStreamingCall,
   handleUnaryCall,
+  ServerReadableStream,
   ServerUnaryCall,
   sendUnaryData,
 } from "@grpc/grpc-js";
@@ -20,6 +21,31 @@ export function unary<Req, Res>(
   return (call, callback: sendUnaryData<Res>) => {
     const started = performance.now();
     handler(call.request, call).then(
+      (response) => {
+        logger.debug("request", { method, code: "OK", ms: Math.round(performance.now() - started) });
+        callback(null, response);
+      },
+      (thrown: unknown) => {
+        const error = toGrpcError(thrown);
+        logFailure(logger, method, error.code, thrown, performance.now() - started);
+        callback(error);
+      },
+    );
+  };
+}
+
+/**
+ * Turns an async function of a client stream into a grpc-js client-streaming handler, with the same single
+ * callback, error mapping and logging as `unary`. The function reads the stream (an async iterable of messages).
+ */
+export function clientStreaming<Req, Res>(
+  method: string,
+  logger: Logger,
+  handler: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
+): handleClientStreamingCall<Req, Res> {
+  return (call, callback: sendUnaryData<Res>) => {
+    const started = performance.now();
+    handler(call).then(
       (response) => {
         logger.debug("request", { method, code: "OK", ms: Math.round(performance.now() - started) });
         callback(null, response);

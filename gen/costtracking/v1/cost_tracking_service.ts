@@ -9,6 +9,8 @@ import {
   Client,
   type ClientOptions,
   type ClientUnaryCall,
+  type ClientWritableStream,
+  type handleClientStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -47,7 +49,13 @@ import {
   SetBudgetRequest,
   SetBudgetResponse,
 } from "./budget.js";
-import { EventStatus, eventStatusFromJSON, eventStatusToJSON } from "./ledger.js";
+import {
+  EventStatus,
+  eventStatusFromJSON,
+  eventStatusToJSON,
+  IngestEventsResponse,
+  TrackEventsResponse,
+} from "./ledger.js";
 import {
   CostLineItem,
   EstimateCostRequest,
@@ -261,6 +269,12 @@ export interface AggregateByTaskResponse {
   byAgent: GroupTotals[];
   /** The number of agent executions recorded for the task. */
   agentExecutionCount: string;
+  /**
+   * The totals per agent execution (the agent_execution_id the calls named), most expensive first; calls that
+   * named no execution are under the key "". Each call names at most one execution, so these add up to totals
+   * exactly: a task's cost per agent run, with no call counted twice.
+   */
+  byAgentExecution: GroupTotals[];
 }
 
 /** AggregateByPeriodRequest asks for cost per time bucket. */
@@ -334,6 +348,34 @@ export interface GetStatsResponse {
   averageAgentExecutionDurationMs: number;
   /** The 95th percentile duration of the agent executions in milliseconds. */
   p95AgentExecutionDurationMs: number;
+}
+
+/**
+ * EventRecord is one event to record: an API call or an agent execution, exactly as TrackApiCall or
+ * TrackAgentExecution would take it. (It lives here rather than in ledger.proto because it embeds those requests.)
+ */
+export interface EventRecord {
+  /** An API call, as sent to TrackApiCall. */
+  apiCall?:
+    | TrackApiCallRequest
+    | undefined;
+  /** An agent execution, as sent to TrackAgentExecution. */
+  agentExecution?: TrackAgentExecutionRequest | undefined;
+}
+
+/**
+ * IngestEventsRequest is one message of an IngestEvents stream. A sender may put one event or many in a message:
+ * only the order of the events matters. Their positions (see RejectedEvent.position) count events, not messages.
+ */
+export interface IngestEventsRequest {
+  /** The next events of the stream, in order. */
+  events: EventRecord[];
+}
+
+/** TrackEventsRequest is a batch of events to record. */
+export interface TrackEventsRequest {
+  /** The events, 1 to 10,000. Their positions (see RejectedEvent.position) are their indexes in this list. */
+  events: EventRecord[];
 }
 
 function createBaseCalculateCostRequest(): CalculateCostRequest {
@@ -1697,7 +1739,15 @@ export const AggregateByTaskRequest: MessageFns<AggregateByTaskRequest> = {
 };
 
 function createBaseAggregateByTaskResponse(): AggregateByTaskResponse {
-  return { taskId: "", totals: undefined, byOperation: [], byModel: [], byAgent: [], agentExecutionCount: "0" };
+  return {
+    taskId: "",
+    totals: undefined,
+    byOperation: [],
+    byModel: [],
+    byAgent: [],
+    agentExecutionCount: "0",
+    byAgentExecution: [],
+  };
 }
 
 export const AggregateByTaskResponse: MessageFns<AggregateByTaskResponse> = {
@@ -1719,6 +1769,9 @@ export const AggregateByTaskResponse: MessageFns<AggregateByTaskResponse> = {
     }
     if (message.agentExecutionCount !== "0") {
       writer.uint32(48).int64(message.agentExecutionCount);
+    }
+    for (const v of message.byAgentExecution) {
+      GroupTotals.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1784,6 +1837,14 @@ export const AggregateByTaskResponse: MessageFns<AggregateByTaskResponse> = {
             message.agentExecutionCount = reader.int64().toString();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.byAgentExecution.push(GroupTotals.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1824,6 +1885,11 @@ export const AggregateByTaskResponse: MessageFns<AggregateByTaskResponse> = {
         : isSet(object.agent_execution_count)
         ? globalThis.String(object.agent_execution_count)
         : "0",
+      byAgentExecution: globalThis.Array.isArray(object?.byAgentExecution)
+        ? object.byAgentExecution.map((e: any) => GroupTotals.fromJSON(e))
+        : globalThis.Array.isArray(object?.by_agent_execution)
+        ? object.by_agent_execution.map((e: any) => GroupTotals.fromJSON(e))
+        : [],
     };
   },
 
@@ -1847,6 +1913,9 @@ export const AggregateByTaskResponse: MessageFns<AggregateByTaskResponse> = {
     if (message.agentExecutionCount !== "0") {
       obj.agentExecutionCount = message.agentExecutionCount;
     }
+    if (message.byAgentExecution?.length) {
+      obj.byAgentExecution = message.byAgentExecution.map((e) => GroupTotals.toJSON(e));
+    }
     return obj;
   },
 
@@ -1863,6 +1932,7 @@ export const AggregateByTaskResponse: MessageFns<AggregateByTaskResponse> = {
     message.byModel = object.byModel?.map((e) => GroupTotals.fromPartial(e)) || [];
     message.byAgent = object.byAgent?.map((e) => GroupTotals.fromPartial(e)) || [];
     message.agentExecutionCount = object.agentExecutionCount ?? "0";
+    message.byAgentExecution = object.byAgentExecution?.map((e) => GroupTotals.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2520,6 +2590,241 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
   },
 };
 
+function createBaseEventRecord(): EventRecord {
+  return { apiCall: undefined, agentExecution: undefined };
+}
+
+export const EventRecord: MessageFns<EventRecord> = {
+  encode(message: EventRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.apiCall !== undefined) {
+      TrackApiCallRequest.encode(message.apiCall, writer.uint32(10).fork()).join();
+    }
+    if (message.agentExecution !== undefined) {
+      TrackAgentExecutionRequest.encode(message.agentExecution, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EventRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEventRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.apiCall = TrackApiCallRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.agentExecution = TrackAgentExecutionRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EventRecord {
+    return {
+      apiCall: isSet(object.apiCall)
+        ? TrackApiCallRequest.fromJSON(object.apiCall)
+        : isSet(object.api_call)
+        ? TrackApiCallRequest.fromJSON(object.api_call)
+        : undefined,
+      agentExecution: isSet(object.agentExecution)
+        ? TrackAgentExecutionRequest.fromJSON(object.agentExecution)
+        : isSet(object.agent_execution)
+        ? TrackAgentExecutionRequest.fromJSON(object.agent_execution)
+        : undefined,
+    };
+  },
+
+  toJSON(message: EventRecord): unknown {
+    const obj: any = {};
+    if (message.apiCall !== undefined) {
+      obj.apiCall = TrackApiCallRequest.toJSON(message.apiCall);
+    }
+    if (message.agentExecution !== undefined) {
+      obj.agentExecution = TrackAgentExecutionRequest.toJSON(message.agentExecution);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EventRecord>, I>>(base?: I): EventRecord {
+    return EventRecord.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EventRecord>, I>>(object: I): EventRecord {
+    const message = createBaseEventRecord();
+    message.apiCall = (object.apiCall !== undefined && object.apiCall !== null)
+      ? TrackApiCallRequest.fromPartial(object.apiCall)
+      : undefined;
+    message.agentExecution = (object.agentExecution !== undefined && object.agentExecution !== null)
+      ? TrackAgentExecutionRequest.fromPartial(object.agentExecution)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseIngestEventsRequest(): IngestEventsRequest {
+  return { events: [] };
+}
+
+export const IngestEventsRequest: MessageFns<IngestEventsRequest> = {
+  encode(message: IngestEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      EventRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IngestEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIngestEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(EventRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IngestEventsRequest {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => EventRecord.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: IngestEventsRequest): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => EventRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IngestEventsRequest>, I>>(base?: I): IngestEventsRequest {
+    return IngestEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IngestEventsRequest>, I>>(object: I): IngestEventsRequest {
+    const message = createBaseIngestEventsRequest();
+    message.events = object.events?.map((e) => EventRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTrackEventsRequest(): TrackEventsRequest {
+  return { events: [] };
+}
+
+export const TrackEventsRequest: MessageFns<TrackEventsRequest> = {
+  encode(message: TrackEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      EventRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrackEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrackEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(EventRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrackEventsRequest {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => EventRecord.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: TrackEventsRequest): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => EventRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrackEventsRequest>, I>>(base?: I): TrackEventsRequest {
+    return TrackEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrackEventsRequest>, I>>(object: I): TrackEventsRequest {
+    const message = createBaseTrackEventsRequest();
+    message.events = object.events?.map((e) => EventRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * CostTrackingService is the single source of truth for what LLM calls and AI agents cost: it prices calls,
  * records them once in the ledger, and answers every cost question from that ledger. Money is always an exact
@@ -2795,6 +3100,39 @@ export const CostTrackingServiceService = {
       Buffer.from(DeleteBudgetResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteBudgetResponse => DeleteBudgetResponse.decode(value),
   },
+  /**
+   * Records many events (API calls and agent executions, in any mix) sent as a stream, and answers once the
+   * stream has ended and every accepted event is committed. Each event is validated and recorded on its own, as if
+   * sent to TrackApiCall or TrackAgentExecution: an invalid event or a reused request_id is reported in the
+   * response with its position and never fails its neighbours. Resending a stream stores nothing new (its events
+   * count as duplicates). Events are written in large shared statements while the stream is still being read; a
+   * sender that outpaces the ledger is slowed down by flow control. Returns UNAVAILABLE when the ledger cannot be
+   * written: some events may then be stored, and resending the whole stream is safe.
+   */
+  ingestEvents: {
+    path: "/costtracking.v1.CostTrackingService/IngestEvents" as const,
+    requestStream: true as const,
+    responseStream: false as const,
+    requestSerialize: (value: IngestEventsRequest): Buffer => Buffer.from(IngestEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): IngestEventsRequest => IngestEventsRequest.decode(value),
+    responseSerialize: (value: IngestEventsResponse): Buffer =>
+      Buffer.from(IngestEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): IngestEventsResponse => IngestEventsResponse.decode(value),
+  },
+  /**
+   * Records a batch of events (API calls and agent executions, in any mix) in one request, with the same per-event
+   * validation, idempotency and response as IngestEvents. At most 10,000 events per request (more gets
+   * INVALID_ARGUMENT for the field events); use IngestEvents for more.
+   */
+  trackEvents: {
+    path: "/costtracking.v1.CostTrackingService/TrackEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TrackEventsRequest): Buffer => Buffer.from(TrackEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TrackEventsRequest => TrackEventsRequest.decode(value),
+    responseSerialize: (value: TrackEventsResponse): Buffer => Buffer.from(TrackEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TrackEventsResponse => TrackEventsResponse.decode(value),
+  },
 } as const;
 
 export interface CostTrackingServiceServer extends UntypedServiceImplementation {
@@ -2886,6 +3224,22 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
   listBudgets: handleUnaryCall<ListBudgetsRequest, ListBudgetsResponse>;
   /** Removes the monthly budget of a scope, which then falls back to the default of $150. Idempotent. */
   deleteBudget: handleUnaryCall<DeleteBudgetRequest, DeleteBudgetResponse>;
+  /**
+   * Records many events (API calls and agent executions, in any mix) sent as a stream, and answers once the
+   * stream has ended and every accepted event is committed. Each event is validated and recorded on its own, as if
+   * sent to TrackApiCall or TrackAgentExecution: an invalid event or a reused request_id is reported in the
+   * response with its position and never fails its neighbours. Resending a stream stores nothing new (its events
+   * count as duplicates). Events are written in large shared statements while the stream is still being read; a
+   * sender that outpaces the ledger is slowed down by flow control. Returns UNAVAILABLE when the ledger cannot be
+   * written: some events may then be stored, and resending the whole stream is safe.
+   */
+  ingestEvents: handleClientStreamingCall<IngestEventsRequest, IngestEventsResponse>;
+  /**
+   * Records a batch of events (API calls and agent executions, in any mix) in one request, with the same per-event
+   * validation, idempotency and response as IngestEvents. At most 10,000 events per request (more gets
+   * INVALID_ARGUMENT for the field events); use IngestEvents for more.
+   */
+  trackEvents: handleUnaryCall<TrackEventsRequest, TrackEventsResponse>;
 }
 
 export interface CostTrackingServiceClient extends Client {
@@ -3242,6 +3596,51 @@ export interface CostTrackingServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteBudgetResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Records many events (API calls and agent executions, in any mix) sent as a stream, and answers once the
+   * stream has ended and every accepted event is committed. Each event is validated and recorded on its own, as if
+   * sent to TrackApiCall or TrackAgentExecution: an invalid event or a reused request_id is reported in the
+   * response with its position and never fails its neighbours. Resending a stream stores nothing new (its events
+   * count as duplicates). Events are written in large shared statements while the stream is still being read; a
+   * sender that outpaces the ledger is slowed down by flow control. Returns UNAVAILABLE when the ledger cannot be
+   * written: some events may then be stored, and resending the whole stream is safe.
+   */
+  ingestEvents(
+    callback: (error: ServiceError | null, response: IngestEventsResponse) => void,
+  ): ClientWritableStream<IngestEventsRequest>;
+  ingestEvents(
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: IngestEventsResponse) => void,
+  ): ClientWritableStream<IngestEventsRequest>;
+  ingestEvents(
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IngestEventsResponse) => void,
+  ): ClientWritableStream<IngestEventsRequest>;
+  ingestEvents(
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: IngestEventsResponse) => void,
+  ): ClientWritableStream<IngestEventsRequest>;
+  /**
+   * Records a batch of events (API calls and agent executions, in any mix) in one request, with the same per-event
+   * validation, idempotency and response as IngestEvents. At most 10,000 events per request (more gets
+   * INVALID_ARGUMENT for the field events); use IngestEvents for more.
+   */
+  trackEvents(
+    request: TrackEventsRequest,
+    callback: (error: ServiceError | null, response: TrackEventsResponse) => void,
+  ): ClientUnaryCall;
+  trackEvents(
+    request: TrackEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TrackEventsResponse) => void,
+  ): ClientUnaryCall;
+  trackEvents(
+    request: TrackEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TrackEventsResponse) => void,
   ): ClientUnaryCall;
 }
 

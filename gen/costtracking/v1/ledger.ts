@@ -2,6 +2,8 @@
 // source: costtracking/v1/ledger.proto
 
 /* eslint-disable */
+import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { BadRequest_FieldViolation } from "../../google/rpc/error_details.js";
 
 export const protobufPackage = "costtracking.v1";
 
@@ -55,4 +57,522 @@ export function eventStatusToJSON(object: EventStatus): string {
     default:
       return "UNRECOGNIZED";
   }
+}
+
+/**
+ * IngestEventsResponse says how the events of an IngestEvents stream were recorded. Every event is counted once:
+ * accepted_count + duplicate_count + rejected_count is the number of events in the stream.
+ */
+export interface IngestEventsResponse {
+  /** The outcome, event by event. */
+  summary?: IngestSummary | undefined;
+}
+
+/** TrackEventsResponse says how the events of a TrackEvents batch were recorded. */
+export interface TrackEventsResponse {
+  /** The outcome, event by event. */
+  summary?: IngestSummary | undefined;
+}
+
+/** IngestSummary is the outcome of recording many events. Every event lands in exactly one of the three counts. */
+export interface IngestSummary {
+  /** Events stored by this request (committed before the response was sent). */
+  acceptedCount: string;
+  /**
+   * Events whose request_id had been recorded before with the same content (in an earlier request, or earlier in
+   * this one): nothing new was stored for them.
+   */
+  duplicateCount: string;
+  /** Events refused: invalid, or a request_id reused for different content. Nothing was stored for them. */
+  rejectedCount: string;
+  /**
+   * The refused events in position order, each with its reason. At most 10,000 are listed; the rest are only
+   * counted (see omitted_rejection_count), so that a response stays small whatever the stream held.
+   */
+  rejectedEvents: RejectedEvent[];
+  /** How many refused events are counted in rejected_count but not listed in rejected_events. */
+  omittedRejectionCount: string;
+}
+
+/** RejectedEvent is one event that was refused, and why. */
+export interface RejectedEvent {
+  /** The event's 0-based index among all the events of the stream (counted across messages) or in the batch. */
+  position: string;
+  /** The event's request_id, when it had one. */
+  requestId: string;
+  /**
+   * The stable reason, as in the ErrorInfo of a refused TrackApiCall: "INVALID_FIELD" (see field_violations) or
+   * "REQUEST_ID_REUSED" (the request_id was already used for different content).
+   */
+  reason: string;
+  /** What was wrong, in words. */
+  message: string;
+  /**
+   * For INVALID_FIELD, every field that was wrong. Field paths start at the EventRecord, for example
+   * "api_call.usage.input_tokens" or "agent_execution.agent_id"; "event" when the record held no event.
+   */
+  fieldViolations: BadRequest_FieldViolation[];
+}
+
+function createBaseIngestEventsResponse(): IngestEventsResponse {
+  return { summary: undefined };
+}
+
+export const IngestEventsResponse: MessageFns<IngestEventsResponse> = {
+  encode(message: IngestEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.summary !== undefined) {
+      IngestSummary.encode(message.summary, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IngestEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIngestEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.summary = IngestSummary.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IngestEventsResponse {
+    return { summary: isSet(object.summary) ? IngestSummary.fromJSON(object.summary) : undefined };
+  },
+
+  toJSON(message: IngestEventsResponse): unknown {
+    const obj: any = {};
+    if (message.summary !== undefined) {
+      obj.summary = IngestSummary.toJSON(message.summary);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IngestEventsResponse>, I>>(base?: I): IngestEventsResponse {
+    return IngestEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IngestEventsResponse>, I>>(object: I): IngestEventsResponse {
+    const message = createBaseIngestEventsResponse();
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? IngestSummary.fromPartial(object.summary)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTrackEventsResponse(): TrackEventsResponse {
+  return { summary: undefined };
+}
+
+export const TrackEventsResponse: MessageFns<TrackEventsResponse> = {
+  encode(message: TrackEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.summary !== undefined) {
+      IngestSummary.encode(message.summary, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TrackEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTrackEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.summary = IngestSummary.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TrackEventsResponse {
+    return { summary: isSet(object.summary) ? IngestSummary.fromJSON(object.summary) : undefined };
+  },
+
+  toJSON(message: TrackEventsResponse): unknown {
+    const obj: any = {};
+    if (message.summary !== undefined) {
+      obj.summary = IngestSummary.toJSON(message.summary);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TrackEventsResponse>, I>>(base?: I): TrackEventsResponse {
+    return TrackEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TrackEventsResponse>, I>>(object: I): TrackEventsResponse {
+    const message = createBaseTrackEventsResponse();
+    message.summary = (object.summary !== undefined && object.summary !== null)
+      ? IngestSummary.fromPartial(object.summary)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseIngestSummary(): IngestSummary {
+  return {
+    acceptedCount: "0",
+    duplicateCount: "0",
+    rejectedCount: "0",
+    rejectedEvents: [],
+    omittedRejectionCount: "0",
+  };
+}
+
+export const IngestSummary: MessageFns<IngestSummary> = {
+  encode(message: IngestSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.acceptedCount !== "0") {
+      writer.uint32(8).int64(message.acceptedCount);
+    }
+    if (message.duplicateCount !== "0") {
+      writer.uint32(16).int64(message.duplicateCount);
+    }
+    if (message.rejectedCount !== "0") {
+      writer.uint32(24).int64(message.rejectedCount);
+    }
+    for (const v of message.rejectedEvents) {
+      RejectedEvent.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.omittedRejectionCount !== "0") {
+      writer.uint32(40).int64(message.omittedRejectionCount);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): IngestSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIngestSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.acceptedCount = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.duplicateCount = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rejectedCount = reader.int64().toString();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rejectedEvents.push(RejectedEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.omittedRejectionCount = reader.int64().toString();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): IngestSummary {
+    return {
+      acceptedCount: isSet(object.acceptedCount)
+        ? globalThis.String(object.acceptedCount)
+        : isSet(object.accepted_count)
+        ? globalThis.String(object.accepted_count)
+        : "0",
+      duplicateCount: isSet(object.duplicateCount)
+        ? globalThis.String(object.duplicateCount)
+        : isSet(object.duplicate_count)
+        ? globalThis.String(object.duplicate_count)
+        : "0",
+      rejectedCount: isSet(object.rejectedCount)
+        ? globalThis.String(object.rejectedCount)
+        : isSet(object.rejected_count)
+        ? globalThis.String(object.rejected_count)
+        : "0",
+      rejectedEvents: globalThis.Array.isArray(object?.rejectedEvents)
+        ? object.rejectedEvents.map((e: any) => RejectedEvent.fromJSON(e))
+        : globalThis.Array.isArray(object?.rejected_events)
+        ? object.rejected_events.map((e: any) => RejectedEvent.fromJSON(e))
+        : [],
+      omittedRejectionCount: isSet(object.omittedRejectionCount)
+        ? globalThis.String(object.omittedRejectionCount)
+        : isSet(object.omitted_rejection_count)
+        ? globalThis.String(object.omitted_rejection_count)
+        : "0",
+    };
+  },
+
+  toJSON(message: IngestSummary): unknown {
+    const obj: any = {};
+    if (message.acceptedCount !== "0") {
+      obj.acceptedCount = message.acceptedCount;
+    }
+    if (message.duplicateCount !== "0") {
+      obj.duplicateCount = message.duplicateCount;
+    }
+    if (message.rejectedCount !== "0") {
+      obj.rejectedCount = message.rejectedCount;
+    }
+    if (message.rejectedEvents?.length) {
+      obj.rejectedEvents = message.rejectedEvents.map((e) => RejectedEvent.toJSON(e));
+    }
+    if (message.omittedRejectionCount !== "0") {
+      obj.omittedRejectionCount = message.omittedRejectionCount;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<IngestSummary>, I>>(base?: I): IngestSummary {
+    return IngestSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<IngestSummary>, I>>(object: I): IngestSummary {
+    const message = createBaseIngestSummary();
+    message.acceptedCount = object.acceptedCount ?? "0";
+    message.duplicateCount = object.duplicateCount ?? "0";
+    message.rejectedCount = object.rejectedCount ?? "0";
+    message.rejectedEvents = object.rejectedEvents?.map((e) => RejectedEvent.fromPartial(e)) || [];
+    message.omittedRejectionCount = object.omittedRejectionCount ?? "0";
+    return message;
+  },
+};
+
+function createBaseRejectedEvent(): RejectedEvent {
+  return { position: "0", requestId: "", reason: "", message: "", fieldViolations: [] };
+}
+
+export const RejectedEvent: MessageFns<RejectedEvent> = {
+  encode(message: RejectedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.position !== "0") {
+      writer.uint32(8).int64(message.position);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(34).string(message.message);
+    }
+    for (const v of message.fieldViolations) {
+      BadRequest_FieldViolation.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RejectedEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRejectedEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.position = reader.int64().toString();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fieldViolations.push(BadRequest_FieldViolation.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RejectedEvent {
+    return {
+      position: isSet(object.position) ? globalThis.String(object.position) : "0",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      fieldViolations: globalThis.Array.isArray(object?.fieldViolations)
+        ? object.fieldViolations.map((e: any) => BadRequest_FieldViolation.fromJSON(e))
+        : globalThis.Array.isArray(object?.field_violations)
+        ? object.field_violations.map((e: any) => BadRequest_FieldViolation.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RejectedEvent): unknown {
+    const obj: any = {};
+    if (message.position !== "0") {
+      obj.position = message.position;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.fieldViolations?.length) {
+      obj.fieldViolations = message.fieldViolations.map((e) => BadRequest_FieldViolation.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RejectedEvent>, I>>(base?: I): RejectedEvent {
+    return RejectedEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RejectedEvent>, I>>(object: I): RejectedEvent {
+    const message = createBaseRejectedEvent();
+    message.position = object.position ?? "0";
+    message.requestId = object.requestId ?? "";
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    message.fieldViolations = object.fieldViolations?.map((e) => BadRequest_FieldViolation.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
+
+export type DeepPartial<T> = T extends Builtin ? T
+  : T extends globalThis.Array<infer U> ? globalThis.Array<DeepPartial<U>>
+  : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
+  : T extends {} ? { [K in keyof T]?: DeepPartial<T[K]> }
+  : Partial<T>;
+
+type KeysOfUnion<T> = T extends T ? keyof T : never;
+export type Exact<P, I extends P> = P extends Builtin ? P
+  : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function isSet(value: any): boolean {
+  return value !== null && value !== undefined;
+}
+
+export interface MessageFns<T> {
+  encode(message: T, writer?: BinaryWriter): BinaryWriter;
+  decode(input: BinaryReader | Uint8Array, length?: number): T;
+  fromJSON(object: any): T;
+  toJSON(message: T): unknown;
+  create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
+  fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }
