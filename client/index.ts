@@ -159,6 +159,7 @@ export {
   TrackEventsResponse,
 } from "../gen/costtracking/v1/ledger.js";
 export type { Timestamp } from "../gen/google/protobuf/timestamp.js";
+export { CostTracker, type TrackerCounters, type TrackerOptions } from "./tracker.js";
 
 /** A failed call: the gRPC code, the service's stable reason (ErrorInfo) and any field violations. */
 export class CostTrackingError extends Error {

@@ -44,7 +44,7 @@ describe("the server as engineers see it", () => {
 
 describe("the server process", () => {
   it("exits non-zero with a clear message on a bad configuration value", async () => {
-    const error = (await run("node_modules/.bin/tsx", ["src/main.ts"], {
+    const error = (await run(process.execPath, ["--import", "tsx", "src/main.ts"], {
       env: { ...process.env, LOG_LEVEL: "chatty", LISTEN_ADDRESS: "nowhere" },
     }).catch((e: unknown) => e)) as { code: number; stderr: string };
     expect(error.code).toBe(2);
@@ -54,7 +54,7 @@ describe("the server process", () => {
 
   it("serves on the embedded database and stops cleanly on SIGTERM", async () => {
     const dataDir = `/tmp/costtracking-sigterm-${process.pid}`;
-    const child = spawn("node_modules/.bin/tsx", ["src/main.ts"], {
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
       env: { ...process.env, LISTEN_ADDRESS: "127.0.0.1:0", DATA_DIR: dataDir, DATABASE_URL: "" },
       stdio: ["ignore", "ignore", "pipe"],
     });

@@ -10,9 +10,13 @@ export interface ServerProcess {
   exited: Promise<number | NodeJS.Signals>;
 }
 
-/** Starts `tsx src/main.ts` with the given environment on a free port and waits until it logs "serving". */
+/**
+ * Starts `src/main.ts` with the given environment on a free port and waits until it logs "serving". It runs in ONE
+ * process (node with tsx's loader), not under the tsx command, which would put the server in a child process that
+ * outlives a SIGKILL of its parent and keeps the port and the database open.
+ */
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
-  const child = spawn("node_modules/.bin/tsx", ["src/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: { ...process.env, DATABASE_URL: "", LISTEN_ADDRESS: "127.0.0.1:0", LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
