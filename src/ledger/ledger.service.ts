@@ -6,7 +6,6 @@ import type { Price } from "../pricing/price.js";
 import { findPriceById } from "../pricing/price-catalog.repository.js";
 import type { PricingService, Quote } from "../pricing/pricing.service.js";
 import { instantFromDate, millisOfInstant, type Clock, type Instant } from "../time.js";
-import { BatchPricer } from "./batch-pricer.js";
 import { newEventId } from "./event-id.js";
 import type { EventWriter, WriteOutcome } from "./event-writer.js";
 import {
@@ -59,16 +58,13 @@ export const MAX_LISTED_REJECTIONS = 10_000;
  * content: REQUEST_ID_REUSED). Callers are answered only after their rows have committed.
  */
 export class LedgerService {
-  private readonly pricer: BatchPricer;
-
   constructor(
     private readonly db: Kysely<Database>,
-    pricing: PricingService,
+    // Pricing reads an in-memory catalog snapshot, so a quote per event costs no database round trip.
+    private readonly pricing: PricingService,
     private readonly writer: EventWriter,
     private readonly options: LedgerServiceOptions,
-  ) {
-    this.pricer = new BatchPricer(pricing);
-  }
+  ) {}
 
   async trackApiCall(call: NewApiCall): Promise<TrackedApiCall> {
     const { row, quote } = await this.prepareApiCall(call, "");
@@ -199,7 +195,7 @@ export class LedgerService {
   /** Checks an API call's time, prices it at that time and builds its row. Throws ValidationError. */
   private async prepareApiCall(call: NewApiCall, fieldPrefix: string): Promise<{ row: NewLedgerEventRow; quote: Quote }> {
     const occurredAt = this.eventTime(call.callTime, `${fieldPrefix}call_time`);
-    const quote = await this.pricer.quote(call.model, call.provider, call.usage, occurredAt);
+    const quote = await this.pricing.quote(call.model, call.provider, call.usage, occurredAt);
     const eventId = newEventId(this.options.clock.now().getTime());
     const row: NewLedgerEventRow = {
       id: eventId,
