@@ -8,7 +8,9 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -28,6 +30,7 @@ import {
 import { EventStatus, eventStatusFromJSON, eventStatusToJSON } from "./ledger.js";
 import { CostLineItem, PriceRef } from "./pricing.js";
 import { Usage } from "./usage.js";
+import { WatchStatsRequest, WatchStatsResponse } from "./watch.js";
 
 export const protobufPackage = "costtracking.v1";
 
@@ -2356,6 +2359,22 @@ export const CostTrackingServiceService = {
     responseSerialize: (value: GetStatsResponse): Buffer => Buffer.from(GetStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetStatsResponse => GetStatsResponse.decode(value),
   },
+  /**
+   * Streams live usage statistics: a full snapshot first, then a new full snapshot whenever recorded events (on any
+   * replica) change the answer, at most once per min_interval, with heartbeats on idle streams and budget
+   * threshold alerts. The stream runs until the caller cancels it. Returns INVALID_ARGUMENT for a bad request;
+   * ends with RESOURCE_EXHAUSTED (reason CONSUMER_TOO_SLOW) when the caller stops reading, and with UNAVAILABLE
+   * when the server shuts down or loses its database (reconnect with backoff: the typed client does).
+   */
+  watchStats: {
+    path: "/costtracking.v1.CostTrackingService/WatchStats" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchStatsRequest): Buffer => Buffer.from(WatchStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchStatsRequest => WatchStatsRequest.decode(value),
+    responseSerialize: (value: WatchStatsResponse): Buffer => Buffer.from(WatchStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchStatsResponse => WatchStatsResponse.decode(value),
+  },
 } as const;
 
 export interface CostTrackingServiceServer extends UntypedServiceImplementation {
@@ -2391,6 +2410,14 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
    * events that match a filter, over a time range given explicitly or by a word such as "today" or "last_24h".
    */
   getStats: handleUnaryCall<GetStatsRequest, GetStatsResponse>;
+  /**
+   * Streams live usage statistics: a full snapshot first, then a new full snapshot whenever recorded events (on any
+   * replica) change the answer, at most once per min_interval, with heartbeats on idle streams and budget
+   * threshold alerts. The stream runs until the caller cancels it. Returns INVALID_ARGUMENT for a bad request;
+   * ends with RESOURCE_EXHAUSTED (reason CONSUMER_TOO_SLOW) when the caller stops reading, and with UNAVAILABLE
+   * when the server shuts down or loses its database (reconnect with backoff: the typed client does).
+   */
+  watchStats: handleServerStreamingCall<WatchStatsRequest, WatchStatsResponse>;
 }
 
 export interface CostTrackingServiceClient extends Client {
@@ -2510,6 +2537,19 @@ export interface CostTrackingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetStatsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams live usage statistics: a full snapshot first, then a new full snapshot whenever recorded events (on any
+   * replica) change the answer, at most once per min_interval, with heartbeats on idle streams and budget
+   * threshold alerts. The stream runs until the caller cancels it. Returns INVALID_ARGUMENT for a bad request;
+   * ends with RESOURCE_EXHAUSTED (reason CONSUMER_TOO_SLOW) when the caller stops reading, and with UNAVAILABLE
+   * when the server shuts down or loses its database (reconnect with backoff: the typed client does).
+   */
+  watchStats(request: WatchStatsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchStatsResponse>;
+  watchStats(
+    request: WatchStatsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchStatsResponse>;
 }
 
 export const CostTrackingServiceClient = makeGenericClientConstructor(
