@@ -16,6 +16,8 @@ export interface Config {
   readonly reflection: boolean;
   /** How long a graceful shutdown waits for in-flight calls before cancelling them, from SHUTDOWN_GRACE_SECONDS. */
   readonly shutdownGraceSeconds: number;
+  /** How long a WatchStats stream's buffer may stay full (unread) before it is ended, from WATCH_STALL_SECONDS. */
+  readonly watchStallSeconds: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -26,6 +28,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   maxClockSkewSeconds: 300,
   reflection: true,
   shutdownGraceSeconds: 10,
+  watchStallSeconds: 30,
 });
 
 /** Thrown with every problem of the environment at once, so one start-up shows all of them. */
@@ -79,6 +82,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxClockSkewSeconds: integer("MAX_CLOCK_SKEW_SECONDS", DEFAULT_CONFIG.maxClockSkewSeconds, 0, 31_536_000),
     reflection: ["on", "true", "1"].includes(reflectionText),
     shutdownGraceSeconds: integer("SHUTDOWN_GRACE_SECONDS", DEFAULT_CONFIG.shutdownGraceSeconds, 0, 3600),
+    watchStallSeconds: integer("WATCH_STALL_SECONDS", DEFAULT_CONFIG.watchStallSeconds, 1, 3600),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

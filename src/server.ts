@@ -12,6 +12,7 @@ import type { Logger } from "./logger.js";
 import { pricingRpc } from "./pricing/pricing.rpc.js";
 import { PricingService } from "./pricing/pricing.service.js";
 import { addReflection } from "./rpc/reflection.js";
+import { startStreaming, type Streaming } from "./streaming/streaming.js";
 import { systemClock, type Clock } from "./time.js";
 
 export const SERVICE_NAME = "costtracking.v1.CostTrackingService";
@@ -37,14 +38,25 @@ export interface StartOptions {
 }
 
 /** Builds the one service implementation from its domains. */
-export function createImplementation(database: DatabaseHandle, config: Config, logger: Logger, clock: Clock): CostTrackingServiceServer {
+export function createImplementation(
+  database: DatabaseHandle,
+  config: Config,
+  logger: Logger,
+  clock: Clock,
+  streaming: Streaming,
+): CostTrackingServiceServer {
   const pricing = new PricingService(database.db);
-  const ledger = new LedgerService(database.db, pricing, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
+  const ledger = new LedgerService(database.db, pricing, {
+    maxClockSkewSeconds: config.maxClockSkewSeconds,
+    clock,
+    onEventsCommitted: streaming.eventsCommitted,
+  });
   const aggregation = new AggregationService(database.db, clock);
   return {
     ...pricingRpc(pricing, clock, logger),
     ...ledgerRpc(ledger, logger),
     ...aggregationRpc(aggregation, logger),
+    ...streaming.rpc,
   };
 }
 
@@ -55,15 +67,17 @@ export async function startService(options: StartOptions): Promise<RunningServic
   const database =
     options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const ownsDatabase = options.database === undefined;
+  let streaming: Streaming;
   try {
     await migrateToLatest(database.db);
+    streaming = await startStreaming(database, config, logger, clock);
   } catch (error) {
     if (ownsDatabase) await database.close();
     throw error;
   }
 
   const server = new Server();
-  server.addService(CostTrackingServiceService, createImplementation(database, config, logger, clock));
+  server.addService(CostTrackingServiceService, createImplementation(database, config, logger, clock, streaming));
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   if (config.reflection) addReflection(server);
@@ -73,6 +87,7 @@ export async function startService(options: StartOptions): Promise<RunningServic
       error ? reject(error) : resolve(bound),
     ),
   ).catch(async (error: unknown) => {
+    await streaming.close();
     if (ownsDatabase) await database.close();
     throw error;
   });
@@ -83,6 +98,8 @@ export async function startService(options: StartOptions): Promise<RunningServic
     (closing ??= (async () => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
+      // Watch streams never end by themselves: end them (UNAVAILABLE, so clients reconnect elsewhere) first.
+      await streaming.close();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           logger.warn("grace period over; cancelling in-flight calls");

@@ -24,7 +24,7 @@ import { PERIOD_ALIASES, PERIOD_WORDS, type GroupTotals, type PeriodWord } from 
 const groupsToProto = (groups: GroupTotals[]) => groups.map((g) => ({ key: g.key, totals: totalsToProto(g.totals) }));
 
 /** A range word or alias; empty means none. */
-function periodFromProto(value: string, field: string, violations: Violations): PeriodWord | undefined {
+export function periodFromProto(value: string, field: string, violations: Violations): PeriodWord | undefined {
   if (value === "") return undefined;
   const word = value.toLowerCase();
   const known = (PERIOD_WORDS as readonly string[]).includes(word) ? (word as PeriodWord) : PERIOD_ALIASES[word];

@@ -29,6 +29,18 @@ export interface LedgerServiceOptions {
   /** How far in the future an event time may lie. */
   maxClockSkewSeconds: number;
   clock: Clock;
+  /**
+   * Told after every write that committed new events (never for duplicates), so live monitors on every replica
+   * can refresh. It must return at once and never throw: ingestion never waits for monitors.
+   */
+  onEventsCommitted?: ((events: CommittedEvents) => void) | undefined;
+}
+
+/** What a committed write added: how many events, and the span of their event times. */
+export interface CommittedEvents {
+  count: number;
+  earliest: Instant;
+  latest: Instant;
 }
 
 /** The earliest event time accepted: nothing in this ledger predates the Unix epoch. */
@@ -76,7 +88,7 @@ export class LedgerService {
       status: call.status,
       error_message: call.errorMessage ?? null,
     };
-    const inserted = await insertNewEvents(this.db, [row]);
+    const inserted = await this.insert([row]);
     if (inserted.has(requestId)) {
       return quote.priced
         ? { eventId, duplicate: false, cost: quote.cost, price: quote.price }
@@ -121,12 +133,23 @@ export class LedgerService {
       status: execution.status,
       error_message: execution.errorMessage ?? null,
     };
-    const inserted = await insertNewEvents(this.db, [row]);
+    const inserted = await this.insert([row]);
     if (inserted.has(requestId)) {
       return { eventId, duplicate: false, agentExecutionId: row.agent_execution_id! };
     }
     const original = await this.originalOf(row);
     return { eventId: original.id, duplicate: true, agentExecutionId: original.agent_execution_id ?? original.id };
+  }
+
+  /** The one write path: inserts the rows whose request id is new, then reports what committed. */
+  private async insert(rows: NewLedgerEventRow[]): Promise<Set<string>> {
+    const inserted = await insertNewEvents(this.db, rows);
+    const added = rows.filter((r) => inserted.has(r.request_id)).map((r) => r.occurred_at);
+    if (added.length > 0 && this.options.onEventsCommitted) {
+      added.sort();
+      this.options.onEventsCommitted({ count: added.length, earliest: added[0]!, latest: added[added.length - 1]! });
+    }
+    return inserted;
   }
 
   /** The stored event that holds a skipped row's request id; throws when its content differs. */

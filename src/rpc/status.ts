@@ -4,6 +4,7 @@ import { BadRequest, ErrorInfo, RetryInfo } from "../../gen/google/rpc/error_det
 import { Status } from "../../gen/google/rpc/status.js";
 import { translateDatabaseError } from "../db/pg-errors.js";
 import { DomainError, RequestIdReusedError, UnavailableError, ValidationError } from "../errors.js";
+import { ConsumerTooSlowError, ServerShuttingDownError } from "../errors.js";
 
 /** The ErrorInfo domain of every error this service returns. */
 export const ERROR_DOMAIN = "costtracking.v1";
@@ -17,6 +18,8 @@ const pack = (typeName: string, value: Uint8Array): Any => ({
 function codeOf(error: DomainError): status {
   if (error instanceof ValidationError || error instanceof RequestIdReusedError) return status.INVALID_ARGUMENT;
   if (error instanceof UnavailableError) return status.UNAVAILABLE;
+  if (error instanceof ServerShuttingDownError) return status.UNAVAILABLE;
+  if (error instanceof ConsumerTooSlowError) return status.RESOURCE_EXHAUSTED;
   return status.INTERNAL;
 }
 
