@@ -13,6 +13,7 @@ import { pricingRpc } from "./pricing/pricing.rpc.js";
 import { PricingService } from "./pricing/pricing.service.js";
 import { addReflection } from "./rpc/reflection.js";
 import { startStreaming, type Streaming } from "./streaming/streaming.js";
+import type { WatchService } from "./streaming/watch.service.js";
 import { systemClock, type Clock } from "./time.js";
 
 export const SERVICE_NAME = "costtracking.v1.CostTrackingService";
@@ -22,6 +23,8 @@ export interface RunningService {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
   readonly database: DatabaseHandle;
+  /** The live-monitoring streams (their load, for operators and tests). */
+  readonly watches: WatchService;
   /**
    * Stops gracefully: health turns NOT_SERVING first, new calls are refused, in-flight calls get up to the grace
    * period to finish (then are cancelled), and the database is closed last.
@@ -114,5 +117,5 @@ export async function startService(options: StartOptions): Promise<RunningServic
       if (ownsDatabase) await database.close();
       logger.info("stopped");
     })());
-  return { port, database, close };
+  return { port, database, watches: streaming.watches, close };
 }
