@@ -170,3 +170,72 @@ describe.each(ENGINES)("WatchStats on %s", (engine) => {
     expect(monitor.reconnects + both.reconnects).toBe(0);
   });
 });
+
+describe.each(ENGINES)("WatchStats budget alerts on %s", (engine) => {
+  let t: TestService;
+  // Mid-March: the 16th day of a 31-day month has started, so the projection is spent / 16 x 31.
+  const clock = fixedClock("2025-03-16T12:00:00Z");
+  beforeAll(async () => {
+    t = await startTestService(engine, { clock });
+  });
+  afterAll(() => t?.close());
+
+  /** A call of exactly `usd` dollars (a multiple of $3): gpt-4o-mini input tokens cost $0.15 per million. */
+  const spend = (usd: number, over: DeepPartial<TrackApiCallRequest> = {}) =>
+    t.client.trackApiCall(call({ usage: { inputTokens: String((usd / 3) * 20_000_000), outputTokens: "0" }, ...over }));
+
+  it("alerts each threshold of the $150 default budget once, as it is crossed, after the snapshot that shows it", async () => {
+    const monitor = new Monitor(t.client, { period: "month", ...FAST });
+    await monitor.until((m) => m.snapshots.length === 1, "the first snapshot");
+    expect(monitor.latest!.budget).toMatchObject({
+      scope: WatchBudgetScope.WATCH_BUDGET_SCOPE_GLOBAL,
+      monthlyBudgetUsd: "150",
+      spentUsd: "0",
+      level: WatchBudgetLevel.WATCH_BUDGET_LEVEL_HEALTHY,
+      monthStartTime: { seconds: String(Date.parse("2025-03-01T00:00:00Z") / 1000), nanos: 0 },
+    });
+
+    const steps: Array<[usd: number, spent: string, alerts: WatchBudgetThreshold[]]> = [
+      [60, "60", []], // 40%; projected 60 / 16 x 31 = $116.25, within 110% of the budget
+      [63, "123", [WatchBudgetThreshold.WATCH_BUDGET_THRESHOLD_80_PERCENT, WatchBudgetThreshold.WATCH_BUDGET_THRESHOLD_PROJECTION]],
+      [15, "138", [WatchBudgetThreshold.WATCH_BUDGET_THRESHOLD_90_PERCENT]],
+      [15, "153", [WatchBudgetThreshold.WATCH_BUDGET_THRESHOLD_100_PERCENT]],
+      [3, "156", []],
+    ];
+    const seen: WatchBudgetThreshold[] = [];
+    for (const [usd, spent, alerts] of steps) {
+      await spend(usd);
+      seen.push(...alerts);
+      await monitor.until((m) => m.latest?.budget?.spentUsd === spent && m.alerts.length >= seen.length, `$${spent} spent`);
+      expect(monitor.alerts.map((a) => a.threshold)).toEqual(seen);
+    }
+    expect(monitor.alerts.map((a) => a.message)).toEqual([
+      "Approaching budget limit at 82.0% ($123.00 of $150.00)",
+      "Projected monthly cost $238.31 exceeds budget $150.00",
+      "90% of monthly budget used ($138.00 of $150.00)",
+      "Budget exceeded! Spent $153.00 of $150.00",
+    ]);
+    expect(monitor.alerts[1]!.budget).toMatchObject({ projectedMonthEndUsd: "238.3125", projectionWarning: true, spentUsd: "123" });
+    // Each alert follows the snapshot that first shows its crossing.
+    expect(monitor.kinds).toEqual(["snapshot", "snapshot", "snapshot", "alert", "alert", "snapshot", "alert", "snapshot", "alert", "snapshot"]);
+    expect(monitor.latest!.budget).toMatchObject({ level: WatchBudgetLevel.WATCH_BUDGET_LEVEL_CRITICAL, percentUsed: 104 });
+
+    // A stream opened above the thresholds shows the state, without alerts for crossings it did not see.
+    const late = new Monitor(t.client, { ...FAST });
+    await late.until((m) => m.snapshots.length === 1, "the first snapshot");
+    expect(late.latest!.budget?.level).toBe(WatchBudgetLevel.WATCH_BUDGET_LEVEL_CRITICAL);
+    expect(late.alerts).toEqual([]);
+
+    // A user's monitor follows that user's budget, not the global one.
+    const alice = new Monitor(t.client, { filter: { userId: "alice" }, ...FAST });
+    await alice.until((m) => m.snapshots.length === 1, "the first snapshot");
+    await spend(126, { userId: "alice" });
+    await alice.until((m) => m.latest?.budget?.spentUsd === "126" && m.alerts.length >= 2, "alice's spending");
+    expect(alice.latest!.budget).toMatchObject({ scope: WatchBudgetScope.WATCH_BUDGET_SCOPE_USER, scopeId: "alice" });
+    expect(alice.alerts.map((a) => a.threshold)).toEqual([
+      WatchBudgetThreshold.WATCH_BUDGET_THRESHOLD_80_PERCENT,
+      WatchBudgetThreshold.WATCH_BUDGET_THRESHOLD_PROJECTION,
+    ]);
+    await Promise.all([monitor.stop(), late.stop(), alice.stop()]);
+  });
+});
