@@ -14,7 +14,7 @@ import {
 import type { GroupColumn } from "../aggregation/aggregation.repository.js";
 import { periodFromProto } from "../aggregation/aggregation.rpc.js";
 import type { Stats } from "../aggregation/aggregation.service.js";
-import { Violations } from "../errors.js";
+import { ServerShuttingDownError, Violations } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { filterFromProto, instantToProto, timeZoneFromProto, totalsToProto } from "../rpc/convert.js";
 import { logFailure } from "../rpc/handlers.js";
@@ -198,7 +198,9 @@ export function watchRpc(watches: WatchService, logger: Logger): Pick<CostTracki
       const started = performance.now();
       const fail = (thrown: unknown) => {
         const error = toGrpcError(thrown);
-        logFailure(logger, "WatchStats", error.code, thrown, performance.now() - started);
+        // A shutdown ends every stream on purpose: not a failure worth a log line each.
+        if (thrown instanceof ServerShuttingDownError) logger.debug("request", { method: "WatchStats", code: error.code });
+        else logFailure(logger, "WatchStats", error.code, thrown, performance.now() - started);
         if (!call.cancelled) call.emit("error", error);
       };
       let query: WatchQuery;
