@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { budgetCrossings, budgetState, type BudgetState } from "../../src/streaming/budget.js";
 import { parsePayload } from "../../src/streaming/change-feed.js";
 import { watchQueryFromProto } from "../../src/streaming/watch.rpc.js";
-import { WatchStatsRequest } from "../../gen/costtracking/v1/watch.js";
+import { WatchStatsRequest, type DeepPartial } from "../../gen/costtracking/v1/watch.js";
 import { Money } from "../../src/money.js";
 import { ValidationError } from "../../src/errors.js";
 
@@ -76,7 +76,7 @@ describe("change notices", () => {
 });
 
 describe("watch requests", () => {
-  const query = (partial: Parameters<typeof WatchStatsRequest.fromPartial>[0]) => watchQueryFromProto(WatchStatsRequest.fromPartial(partial));
+  const query = (partial: DeepPartial<WatchStatsRequest>) => watchQueryFromProto(WatchStatsRequest.fromPartial(partial));
 
   it("defaults to one snapshot per second, a heartbeat every 15 s and 100 groups", () => {
     expect(query({})).toMatchObject({ minIntervalMs: 1000, heartbeatMs: 15_000, groupLimit: 100, range: { kind: "filter" }, timeZone: "UTC" });
@@ -95,7 +95,7 @@ describe("watch requests", () => {
   });
 
   it("refuses negative durations and windows out of range, naming the field", () => {
-    const fields = (partial: Parameters<typeof query>[0]) => {
+    const fields = (partial: DeepPartial<WatchStatsRequest>) => {
       try {
         query(partial);
         return [];
