@@ -85,6 +85,39 @@ export interface WatchServiceOptions {
 const MOVING_RANGE_REUSE_MS = 1_000;
 
 /**
+ * After a computation that took T, the next one starts no sooner than T x this later. With one computation at a
+ * time, monitors hold at most a third of one database connection's time however many there are and however
+ * large the ledger grows: past that, their updates slow down (and coalesce), ingestion does not.
+ */
+const COMPUTE_REST_FACTOR = 2;
+
+/** Runs computations one at a time, first come first served, resting between them in proportion to their cost. */
+export class ComputeGate {
+  private busy = false;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly restFactor: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.busy = true;
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      setTimeout(() => this.handOver(), (performance.now() - started) * this.restFactor).unref();
+    }
+  }
+
+  /** Passes the turn to the next waiting computation, if any. */
+  private handOver(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy = false;
+  }
+}
+
+/**
  * Live answers for monitors. Every replica hears every committed write through the change feed; a notice marks
  * the affected watches dirty, and each dirty watch recomputes its full answer when its interval allows:
  *
@@ -94,7 +127,8 @@ const MOVING_RANGE_REUSE_MS = 1_000;
  * - Rate: at most one snapshot per min interval; notices in between only set a flag, so a burst of any size
  *   costs each watch one recomputation per interval.
  * - Shared work: watches with the same query share one computation (a "topic"): 100 dashboards on the same view
- *   cost one query per interval, not 100.
+ *   cost one query per interval, not 100. Computations run one at a time with a rest in proportion to their cost
+ *   (ComputeGate), so monitors never take more than a fixed share of the database from ingestion.
  * - Back-pressure: a watch whose transport buffer is full sends nothing more (its changes coalesce into the next
  *   snapshot once the buffer drains); if it stays full for `stallMs` the stream is ended with
  *   ConsumerTooSlowError. Ingestion never waits for a watch.
@@ -105,6 +139,7 @@ export class WatchService {
   private readonly streams = new Set<WatchStream>();
   private readonly unsubscribe: () => void;
   private readonly budgets: BudgetSource;
+  private readonly gate = new ComputeGate(COMPUTE_REST_FACTOR);
   private closed = false;
 
   constructor(
@@ -164,7 +199,11 @@ export class WatchService {
   }
 
   /** The full answer, from one read-only REPEATABLE READ transaction: every figure sees the same events. */
-  private async compute(query: WatchQuery): Promise<WatchAnswer> {
+  private compute(query: WatchQuery): Promise<WatchAnswer> {
+    return this.gate.run(() => this.computeNow(query));
+  }
+
+  private async computeNow(query: WatchQuery): Promise<WatchAnswer> {
     const now = this.options.clock.now();
     const instant = instantFromDate(now);
     const scope = budgetScopeOf(query.filter);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { budgetCrossings, budgetState, type BudgetState } from "../../src/streaming/budget.js";
 import { parsePayload } from "../../src/streaming/change-feed.js";
 import { watchQueryFromProto } from "../../src/streaming/watch.rpc.js";
+import { ComputeGate } from "../../src/streaming/watch.service.js";
 import { WatchStatsRequest, type DeepPartial } from "../../gen/costtracking/v1/watch.js";
 import { Money } from "../../src/money.js";
 import { ValidationError } from "../../src/errors.js";
@@ -106,5 +107,36 @@ describe("watch requests", () => {
     expect(fields({ minInterval: { seconds: "-1", nanos: 0 } })).toEqual(["min_interval"]);
     expect(fields({ window: { seconds: "0", nanos: 500_000_000 } })).toEqual(["window"]);
     expect(fields({ heartbeatInterval: { seconds: "301", nanos: 0 } })).toEqual(["heartbeat_interval"]);
+  });
+});
+
+describe("compute gate", () => {
+  it("runs one computation at a time, first come first served, resting twice as long as the last one took", async () => {
+    const gate = new ComputeGate(2);
+    const events: Array<[string, number]> = [];
+    let running = 0;
+    let mostRunning = 0;
+    const work = (name: string, millis: number) =>
+      gate.run(async () => {
+        mostRunning = Math.max(mostRunning, ++running);
+        events.push([`start ${name}`, performance.now()]);
+        await new Promise((r) => setTimeout(r, millis));
+        events.push([`end ${name}`, performance.now()]);
+        running--;
+        return name;
+      });
+    expect(await Promise.all([work("a", 30), work("b", 10), work("c", 5)])).toEqual(["a", "b", "c"]);
+    expect(mostRunning).toBe(1);
+    expect(events.map(([e]) => e)).toEqual(["start a", "end a", "start b", "end b", "start c", "end c"]);
+    const at = (e: string) => events.find(([name]) => name === e)![1];
+    // The rest is a lower bound (timers never fire more than a millisecond early); it is not a speed claim.
+    expect(at("start b") - at("end a")).toBeGreaterThanOrEqual(2 * 30 - 2);
+    expect(at("start c") - at("end b")).toBeGreaterThanOrEqual(2 * 10 - 2);
+  });
+
+  it("goes on after a computation fails", async () => {
+    const gate = new ComputeGate(0);
+    await expect(gate.run(async () => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await gate.run(async () => "next")).toBe("next");
   });
 });
