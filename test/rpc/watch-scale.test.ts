@@ -109,8 +109,8 @@ describe.each(ENGINES)("WatchStats under load on %s", (engine) => {
     expect(first.value?.snapshot?.groups).toHaveLength(1000);
     const reader = new Monitor(t.client, { period: "all", minInterval: ms(100) });
 
-    // when: 60 rounds of calls, each changing the answer, spaced beyond the update interval
-    const rounds = 60;
+    // when: 80 rounds of calls, each changing the answer, spaced beyond the update interval
+    const rounds = 80;
     for (let round = 0; round < rounds; round++) {
       await trackConcurrently(t, Array.from({ length: 5 }, (_, i) => burstCall(1000 + round * 5 + i)), 5);
       await new Promise((r) => setTimeout(r, 110));
@@ -132,7 +132,9 @@ describe.each(ENGINES)("WatchStats under load on %s", (engine) => {
     })();
     expect(error?.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(error?.reason).toBe("CONSUMER_TOO_SLOW");
-    // Far fewer snapshots than changes were ever written for it: the rest were coalesced, not buffered.
+    // The backlog is what the transport buffers hold (16 messages on each side, and what is in flight), not one
+    // snapshot per change: the rest were coalesced, never buffered.
+    expect(backlog).toBeLessThanOrEqual(40);
     expect(backlog).toBeLessThan(rounds / 2);
     await reader.stop();
     expect(reader.error).toBeUndefined();
