@@ -105,13 +105,20 @@ function merge(a: CommittedEvents | undefined, b: CommittedEvents): CommittedEve
 }
 
 /**
- * Sends one NOTIFY at a time: what commits while one is in flight is merged into the next. So ingestion pays at
- * most one small statement per NOTIFY round trip, however many writes commit, and a burst of writes reaches the
- * listeners as a handful of notices.
+ * The least time between two NOTIFYs of a replica. A lone write is announced at once; under sustained ingestion
+ * the writes of each 20 ms share one NOTIFY, so announcing costs at most 50 small statements a second whatever the
+ * ingest rate (and adds at most 20 ms to a monitor's latency).
+ */
+const NOTIFY_MIN_GAP_MS = 20;
+
+/**
+ * Sends one NOTIFY at a time, at most one per NOTIFY_MIN_GAP_MS: what commits meanwhile is merged into the next.
+ * So a burst of writes of any size reaches the listeners as a handful of notices.
  */
 class CoalescingPublisher {
   private pending: CommittedEvents | undefined;
   private sending: Promise<void> | undefined;
+  private lastSentAt = -Infinity;
   private closed = false;
 
   constructor(
@@ -127,8 +134,11 @@ class CoalescingPublisher {
 
   private async drain(): Promise<void> {
     while (this.pending) {
+      const wait = this.lastSentAt + NOTIFY_MIN_GAP_MS - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       const { count, earliest, latest } = this.pending;
       this.pending = undefined;
+      this.lastSentAt = performance.now();
       try {
         await this.send(JSON.stringify({ n: count, from: earliest, to: latest }));
       } catch (error) {
