@@ -65,6 +65,7 @@ import {
   type ListBudgetsResponse,
   type SetBudgetResponse,
 } from "../gen/costtracking/v1/budget.js";
+import { WatchStatsRequest, type WatchStatsResponse } from "../gen/costtracking/v1/watch.js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 
@@ -158,6 +159,20 @@ export {
   RejectedEvent,
   TrackEventsResponse,
 } from "../gen/costtracking/v1/ledger.js";
+export {
+  WatchBudget,
+  WatchBudgetAlert,
+  WatchBudgetLevel,
+  WatchBudgetScope,
+  WatchBudgetThreshold,
+  WatchGroupBy,
+  WatchHeartbeat,
+  WatchSnapshot,
+  WatchStats,
+  WatchStatsRequest,
+  WatchStatsResponse,
+} from "../gen/costtracking/v1/watch.js";
+export type { Duration } from "../gen/google/protobuf/duration.js";
 export type { Timestamp } from "../gen/google/protobuf/timestamp.js";
 export { CostTracker, type TrackerCounters, type TrackerOptions } from "./tracker.js";
 
@@ -217,6 +232,23 @@ export interface ClientOptions {
   initialBackoffMs?: number;
 }
 
+/** How a watch stream behaves across failures. */
+export interface WatchOptions {
+  /** Ends the stream: the iterator finishes quietly. Breaking out of `for await` does the same. */
+  signal?: AbortSignal;
+  /** How many reconnections in a row may fail (no message received) before the iterator throws. Default: no limit. */
+  maxReconnects?: number;
+  /** The first reconnection's delay ceiling in milliseconds; it doubles per failure, with full jitter. Default 100. */
+  initialBackoffMs?: number;
+  /** The largest reconnection delay in milliseconds. Default 5,000. */
+  maxBackoffMs?: number;
+  /** Told before each reconnection, with the error that ended the previous stream. */
+  onReconnect?: (error: CostTrackingError, attempt: number) => void;
+}
+
+/** The stream errors a watch reconnects after: the server or the network went away, not the request. */
+const RECONNECT_CODES: ReadonlySet<status> = new Set([status.UNAVAILABLE]);
+
 /** The promise-based API of CostTrackingService. */
 export interface CostTrackingClient {
   calculateCost(request: DeepPartial<CalculateCostRequest>): Promise<CalculateCostResponse>;
@@ -253,6 +285,19 @@ export interface CostTrackingClient {
   setBudget(request: DeepPartial<SetBudgetRequest>): Promise<SetBudgetResponse>;
   listBudgets(request?: DeepPartial<ListBudgetsRequest>): Promise<ListBudgetsResponse>;
   deleteBudget(request: DeepPartial<DeleteBudgetRequest>): Promise<DeleteBudgetResponse>;
+  /**
+   * Live statistics, as an async iterator: a full snapshot first, then a full snapshot whenever the answer changes,
+   * heartbeats and budget alerts. When the stream fails with UNAVAILABLE (a server restart or shutdown, a network
+   * cut) it reconnects with jittered backoff and resumes with a fresh snapshot (its `sequence` starts again at 1);
+   * any other error (INVALID_ARGUMENT, RESOURCE_EXHAUSTED for a consumer that stopped reading) is thrown as a
+   * CostTrackingError. The iterator applies back-pressure: a consumer that reads slowly gets coalesced snapshots.
+   *
+   * @example
+   * for await (const message of client.watchStats({ period: "today", groupBy: WatchGroupBy.WATCH_GROUP_BY_PROVIDER })) {
+   *   if (message.snapshot) render(message.snapshot);
+   * }
+   */
+  watchStats(request: DeepPartial<WatchStatsRequest>, options?: WatchOptions): AsyncIterable<WatchStatsResponse>;
   /** Closes the channel. */
   close(): void;
 }
@@ -305,6 +350,44 @@ export function createCostTrackingClient(address: string, options: ClientOptions
         const retryable = error.code === status.UNAVAILABLE || error.code === status.DEADLINE_EXCEEDED;
         if (!retryable || attempt >= maxAttempts) throw CostTrackingError.from(error);
         await new Promise((r) => setTimeout(r, Math.random() * initialBackoffMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  async function* watch(request: WatchStatsRequest, options: WatchOptions): AsyncGenerator<WatchStatsResponse> {
+    const { signal } = options;
+    const initial = options.initialBackoffMs ?? initialBackoffMs;
+    const ceiling = options.maxBackoffMs ?? 5_000;
+    let failures = 0;
+    while (!signal?.aborted) {
+      const call = raw.watchStats(request, callMetadata());
+      const cancel = () => call.cancel();
+      signal?.addEventListener("abort", cancel, { once: true });
+      try {
+        for await (const message of call as AsyncIterable<WatchStatsResponse>) {
+          failures = 0;
+          yield message;
+        }
+        return;
+      } catch (thrown) {
+        if (signal?.aborted) return;
+        const error = CostTrackingError.from(thrown as ServiceError);
+        failures++;
+        if (!RECONNECT_CODES.has(error.code) || failures > (options.maxReconnects ?? Infinity)) throw error;
+        options.onReconnect?.(error, failures);
+        const delay = Math.random() * Math.min(ceiling, initial * 2 ** (failures - 1));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, delay);
+          function done() {
+            clearTimeout(timer);
+            signal?.removeEventListener("abort", done);
+            resolve();
+          }
+          signal?.addEventListener("abort", done, { once: true });
+        });
+      } finally {
+        signal?.removeEventListener("abort", cancel);
+        call.cancel();
       }
     }
   }
@@ -371,6 +454,7 @@ export function createCostTrackingClient(address: string, options: ClientOptions
     setBudget: (request) => invoke(raw.setBudget, SetBudgetRequest.fromPartial(request)),
     listBudgets: (request = {}) => invoke(raw.listBudgets, ListBudgetsRequest.fromPartial(request)),
     deleteBudget: (request) => invoke(raw.deleteBudget, DeleteBudgetRequest.fromPartial(request)),
+    watchStats: (request, options = {}) => watch(WatchStatsRequest.fromPartial(request), options),
     close: () => raw.close(),
   };
 }

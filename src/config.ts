@@ -56,6 +56,8 @@ export interface Config {
    * rollups off: every question is answered from the raw ledger (slower, same answers).
    */
   readonly rollupFoldIntervalMs: number;
+  /** How long a WatchStats stream's buffer may stay full (unread) before it is ended, from WATCH_STALL_SECONDS. */
+  readonly watchStallSeconds: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -75,6 +77,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   defaultPriceModel: undefined,
   priceCatalogMaxStalenessMs: 1000,
   rollupFoldIntervalMs: 1000,
+  watchStallSeconds: 30,
 });
 
 /** True for addresses only this machine can reach. */
@@ -183,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     defaultPriceModel,
     priceCatalogMaxStalenessMs: integer("PRICE_CATALOG_MAX_STALENESS_MS", DEFAULT_CONFIG.priceCatalogMaxStalenessMs, 0, 3_600_000),
     rollupFoldIntervalMs: integer("ROLLUP_FOLD_INTERVAL_MS", DEFAULT_CONFIG.rollupFoldIntervalMs, 0, 3_600_000),
+    watchStallSeconds: integer("WATCH_STALL_SECONDS", DEFAULT_CONFIG.watchStallSeconds, 1, 3600),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

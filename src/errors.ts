@@ -48,6 +48,18 @@ export class UnavailableError extends DomainError {
   readonly reason = "STORAGE_UNAVAILABLE";
 }
 
+/** A stream consumer that stopped reading: its buffer stayed full. Maps to RESOURCE_EXHAUSTED; reconnecting is up to it. */
+export class ConsumerTooSlowError extends DomainError {
+  override name = "ConsumerTooSlowError";
+  readonly reason = "CONSUMER_TOO_SLOW";
+}
+
+/** The server is stopping and ends its long-lived streams. Maps to UNAVAILABLE: reconnect (to another replica). */
+export class ServerShuttingDownError extends DomainError {
+  override name = "ServerShuttingDownError";
+  readonly reason = "SERVER_SHUTTING_DOWN";
+}
+
 /** Collects field violations so that a request reports all of its problems at once. */
 export class Violations {
   readonly list: FieldViolation[] = [];

@@ -15,7 +15,7 @@ import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
 import { EventWriter } from "./ledger/event-writer.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
-import { LedgerService } from "./ledger/ledger.service.js";
+import { committedEventsOf, LedgerService } from "./ledger/ledger.service.js";
 import type { Logger } from "./logger.js";
 import { EstimateService } from "./pricing/estimate.service.js";
 import { PriceCatalogCache } from "./pricing/price-catalog-snapshot.js";
@@ -25,6 +25,8 @@ import { PricingService } from "./pricing/pricing.service.js";
 import { InFlightCalls } from "./rpc/in-flight.js";
 import { malformedMessageInterceptor, withTolerantDeserializers } from "./rpc/malformed-messages.js";
 import { addReflection } from "./rpc/reflection.js";
+import { startStreaming, type Streaming } from "./streaming/streaming.js";
+import type { WatchService } from "./streaming/watch.service.js";
 import { systemClock, type Clock } from "./time.js";
 
 export const SERVICE_NAME = "costtracking.v1.CostTrackingService";
@@ -34,6 +36,8 @@ export interface RunningService {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
   readonly database: DatabaseHandle;
+  /** The live-monitoring streams (their load, for operators and tests). */
+  readonly watches: WatchService;
   /**
    * Stops gracefully: health turns NOT_SERVING first, new calls are refused, in-flight calls get up to the grace
    * period to finish (then are cancelled), and the database is closed last.
@@ -57,13 +61,22 @@ function serverCredentials(config: Config): ServerCredentials {
 }
 
 /** Builds the one service implementation from its domains. */
-export function createImplementation(database: DatabaseHandle, config: Config, logger: Logger, clock: Clock): CostTrackingServiceServer {
+export function createImplementation(
+  database: DatabaseHandle,
+  config: Config,
+  logger: Logger,
+  clock: Clock,
+  streaming: Streaming,
+): CostTrackingServiceServer {
   const priceCatalog = new PriceCatalogCache(database.db, { maxStalenessMs: config.priceCatalogMaxStalenessMs });
   const pricing = new PricingService(priceCatalog, { defaultPriceModel: config.defaultPriceModel });
   const catalog = new PriceCatalogService(database.db, priceCatalog, randomUUID);
   const estimates = new EstimateService(database.db, pricing);
-  // The one write path of the ledger; a live-stats publisher subscribes through its onCommitted option.
-  const writer = new EventWriter(database.db, { maxConcurrentWrites: database.engine === "postgres" ? 2 : 1 });
+  // The one write path of the ledger; what it commits is announced to the monitors of every replica.
+  const writer = new EventWriter(database.db, {
+    maxConcurrentWrites: database.engine === "postgres" ? 2 : 1,
+    onCommitted: (rows) => streaming.eventsCommitted(committedEventsOf(rows)),
+  });
   const ledger = new LedgerService(database.db, pricing, writer, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
   const aggregation = new AggregationService(database.db, clock, { useRollups: config.rollupFoldIntervalMs > 0 });
   return {
@@ -71,6 +84,7 @@ export function createImplementation(database: DatabaseHandle, config: Config, l
     ...ledgerRpc(ledger, logger),
     ...aggregationRpc(aggregation, new DashboardService(aggregation), logger),
     ...budgetRpc(new BudgetService(database.db, aggregation), logger),
+    ...streaming.rpc,
   };
 }
 
@@ -81,8 +95,10 @@ export async function startService(options: StartOptions): Promise<RunningServic
   const database =
     options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const ownsDatabase = options.database === undefined;
+  let streaming: Streaming;
   try {
     await migrateToLatest(database.db);
+    streaming = await startStreaming(database, config, logger, clock);
   } catch (error) {
     if (ownsDatabase) await database.close();
     throw error;
@@ -99,7 +115,10 @@ export async function startService(options: StartOptions): Promise<RunningServic
     interceptors: [inFlight.interceptor, accessInterceptor(SERVICE_NAME, policy, logger), malformedMessageInterceptor],
     "grpc.max_receive_message_length": config.maxMessageBytes,
   });
-  server.addService(withTolerantDeserializers(CostTrackingServiceService), createImplementation(database, config, logger, clock));
+  server.addService(
+    withTolerantDeserializers(CostTrackingServiceService),
+    createImplementation(database, config, logger, clock, streaming),
+  );
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   if (config.reflection) addReflection(server);
@@ -109,6 +128,8 @@ export async function startService(options: StartOptions): Promise<RunningServic
       error ? reject(error) : resolve(bound),
     ),
   ).catch(async (error: unknown) => {
+    server.forceShutdown();
+    await streaming.close();
     if (ownsDatabase) await database.close();
     throw error;
   });
@@ -131,9 +152,11 @@ export async function startService(options: StartOptions): Promise<RunningServic
     (closing ??= (async () => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(SERVICE_NAME, "NOT_SERVING");
-      // Stop accepting calls, let unary calls and ingestion streams finish (up to the grace period), then cancel
-      // what is left: monitor streams and health watches, whose clients reconnect to another replica.
-      server.tryShutdown(() => {});
+      // End the watch streams first (UNAVAILABLE: their clients reconnect to another replica), then stop accepting
+      // calls and let unary calls and ingestion streams finish (up to the grace period). What is left (health
+      // watches, which never end by themselves) is cancelled after a short allowance for the last replies to flush.
+      await streaming.close();
+      const stopped = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       let timer: NodeJS.Timeout | undefined;
       const graceOver = new Promise<"grace over">((resolve) => {
         timer = setTimeout(() => resolve("grace over"), config.shutdownGraceSeconds * 1000);
@@ -142,10 +165,11 @@ export async function startService(options: StartOptions): Promise<RunningServic
         logger.warn("grace period over; cancelling calls still in flight", { calls: inFlight.size });
       }
       clearTimeout(timer);
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 250))]);
       server.forceShutdown();
       await folder?.stop();
       if (ownsDatabase) await database.close();
       logger.info("stopped");
     })());
-  return { port, database, close };
+  return { port, database, watches: streaming.watches, close };
 }

@@ -54,7 +54,7 @@ const optionalInstant = (name: "startTime" | "endTime", instant: Instant | undef
   instant ? { [name]: instantToProto(instant) } : {};
 
 /** A range word or alias; empty means none. */
-function periodFromProto(value: string, field: string, violations: Violations): PeriodWord | undefined {
+export function periodFromProto(value: string, field: string, violations: Violations): PeriodWord | undefined {
   if (value === "") return undefined;
   const word = value.toLowerCase();
   const known = (PERIOD_WORDS as readonly string[]).includes(word) ? (word as PeriodWord) : PERIOD_ALIASES[word];

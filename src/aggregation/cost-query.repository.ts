@@ -146,6 +146,8 @@ async function inSnapshot<T>(
   read: (db: Kysely<Database>, watermark: bigint) => Promise<T>,
 ): Promise<T> {
   if (!source.rollup) return read(db, 0n);
+  // Inside a caller's transaction (a watch snapshot, REPEATABLE READ) the caller's snapshot already holds.
+  if (db.isTransaction) return read(db, await readWatermark(db));
   return db
     .transaction()
     .setIsolationLevel("repeatable read")

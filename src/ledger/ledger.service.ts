@@ -39,6 +39,19 @@ export interface LedgerServiceOptions {
   clock: Clock;
 }
 
+/** What a committed write added: how many events, and the span of their event times. */
+export interface CommittedEvents {
+  count: number;
+  earliest: Instant;
+  latest: Instant;
+}
+
+/** Summarises rows that just committed, for the monitors: how many, and the span of their event times. */
+export function committedEventsOf(rows: readonly NewLedgerEventRow[]): CommittedEvents {
+  const times = rows.map((r) => r.occurred_at).sort();
+  return { count: rows.length, earliest: times[0]!, latest: times[times.length - 1]! };
+}
+
 /** The earliest event time accepted: nothing in this ledger predates the Unix epoch. */
 const EARLIEST_EVENT_TIME = "1970-01-01T00:00:00.000000Z";
 

@@ -13,6 +13,7 @@ import {
   UnavailableError,
   ValidationError,
 } from "../errors.js";
+import { ConsumerTooSlowError, ServerShuttingDownError } from "../errors.js";
 
 /** The ErrorInfo domain of every error this service returns. */
 export const ERROR_DOMAIN = "costtracking.v1";
@@ -30,6 +31,8 @@ function codeOf(error: DomainError): status {
   if (error instanceof PermissionDeniedError) return status.PERMISSION_DENIED;
   if (error instanceof QuotaExceededError) return status.RESOURCE_EXHAUSTED;
   if (error instanceof PriceVersionExistsError) return status.ALREADY_EXISTS;
+  if (error instanceof ServerShuttingDownError) return status.UNAVAILABLE;
+  if (error instanceof ConsumerTooSlowError) return status.RESOURCE_EXHAUSTED;
   return status.INTERNAL;
 }
 

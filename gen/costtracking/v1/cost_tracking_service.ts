@@ -8,9 +8,11 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
   type ClientWritableStream,
   type handleClientStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -67,6 +69,7 @@ import {
   UpsertModelPriceResponse,
 } from "./pricing.js";
 import { AnthropicUsage, GeminiUsageMetadata, OpenAiChatUsage, OpenAiResponsesUsage, Usage } from "./usage.js";
+import { WatchStatsRequest, WatchStatsResponse } from "./watch.js";
 
 export const protobufPackage = "costtracking.v1";
 
@@ -3133,6 +3136,22 @@ export const CostTrackingServiceService = {
     responseSerialize: (value: TrackEventsResponse): Buffer => Buffer.from(TrackEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TrackEventsResponse => TrackEventsResponse.decode(value),
   },
+  /**
+   * Streams live usage statistics: a full snapshot first, then a new full snapshot whenever recorded events (on any
+   * replica) change the answer, at most once per min_interval, with heartbeats on idle streams and budget
+   * threshold alerts. The stream runs until the caller cancels it. Returns INVALID_ARGUMENT for a bad request;
+   * ends with RESOURCE_EXHAUSTED (reason CONSUMER_TOO_SLOW) when the caller stops reading, and with UNAVAILABLE
+   * when the server shuts down or loses its database (reconnect with backoff: the typed client does).
+   */
+  watchStats: {
+    path: "/costtracking.v1.CostTrackingService/WatchStats" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: WatchStatsRequest): Buffer => Buffer.from(WatchStatsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WatchStatsRequest => WatchStatsRequest.decode(value),
+    responseSerialize: (value: WatchStatsResponse): Buffer => Buffer.from(WatchStatsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WatchStatsResponse => WatchStatsResponse.decode(value),
+  },
 } as const;
 
 export interface CostTrackingServiceServer extends UntypedServiceImplementation {
@@ -3240,6 +3259,14 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
    * INVALID_ARGUMENT for the field events); use IngestEvents for more.
    */
   trackEvents: handleUnaryCall<TrackEventsRequest, TrackEventsResponse>;
+  /**
+   * Streams live usage statistics: a full snapshot first, then a new full snapshot whenever recorded events (on any
+   * replica) change the answer, at most once per min_interval, with heartbeats on idle streams and budget
+   * threshold alerts. The stream runs until the caller cancels it. Returns INVALID_ARGUMENT for a bad request;
+   * ends with RESOURCE_EXHAUSTED (reason CONSUMER_TOO_SLOW) when the caller stops reading, and with UNAVAILABLE
+   * when the server shuts down or loses its database (reconnect with backoff: the typed client does).
+   */
+  watchStats: handleServerStreamingCall<WatchStatsRequest, WatchStatsResponse>;
 }
 
 export interface CostTrackingServiceClient extends Client {
@@ -3642,6 +3669,19 @@ export interface CostTrackingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TrackEventsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams live usage statistics: a full snapshot first, then a new full snapshot whenever recorded events (on any
+   * replica) change the answer, at most once per min_interval, with heartbeats on idle streams and budget
+   * threshold alerts. The stream runs until the caller cancels it. Returns INVALID_ARGUMENT for a bad request;
+   * ends with RESOURCE_EXHAUSTED (reason CONSUMER_TOO_SLOW) when the caller stops reading, and with UNAVAILABLE
+   * when the server shuts down or loses its database (reconnect with backoff: the typed client does).
+   */
+  watchStats(request: WatchStatsRequest, options?: Partial<CallOptions>): ClientReadableStream<WatchStatsResponse>;
+  watchStats(
+    request: WatchStatsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<WatchStatsResponse>;
 }
 
 export const CostTrackingServiceClient = makeGenericClientConstructor(
