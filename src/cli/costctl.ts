@@ -10,8 +10,9 @@ import { importCommand } from "./commands/import.js";
 import { migrate, serve } from "./commands/service.js";
 import { stats } from "./commands/stats.js";
 import { track } from "./commands/track.js";
+import { watch } from "./commands/watch.js";
 
-const COMMANDS: Command[] = [serve, migrate, track, estimate, stats, aggregate, importCommand];
+const COMMANDS: Command[] = [serve, migrate, track, estimate, stats, aggregate, watch, importCommand];
 
 const GLOBAL_OPTIONS = {
   server: { type: "string" },

@@ -132,6 +132,34 @@ describe("limits", () => {
     }
   });
 
+  it("refuses a caller's stream over MAX_STREAMS_PER_CALLER with RESOURCE_EXHAUSTED, and frees the slot when one ends", async () => {
+    const t = await startTestService("pglite", { config: { maxStreamsPerCaller: 2 } });
+    try {
+      const open = () => {
+        const abort = new AbortController();
+        const iterator = t.client.watchStats({ period: "today" }, { signal: abort.signal })[Symbol.asyncIterator]();
+        return { abort, first: iterator.next() };
+      };
+      const [a, b] = [open(), open()];
+      await Promise.all([a.first, b.first]); // both streams delivered their first snapshot
+      const third = open();
+      expect(await third.first.then(() => undefined, (e: CostTrackingError) => e)).toMatchObject({
+        code: status.RESOURCE_EXHAUSTED,
+        reason: "TOO_MANY_STREAMS",
+      });
+      a.abort.abort();
+      await expect.poll(async () => {
+        const next = open();
+        const ok = await next.first.then(() => true, () => false);
+        next.abort.abort();
+        return ok;
+      }).toBe(true);
+      b.abort.abort();
+    } finally {
+      await t.close();
+    }
+  });
+
   it("refuses a message over the size limit with RESOURCE_EXHAUSTED and stores nothing", async () => {
     const t = await startTestService("pglite", { config: { maxMessageBytes: 64 * 1024 } });
     try {
