@@ -44,3 +44,16 @@ export function nonNegativeInt64(value: string, field: string, violations: Viola
   if (parsed > 9_223_372_036_854_775_807n) violations.add(field, "must fit in a signed 64-bit integer");
   return parsed;
 }
+
+/** The longest duration an event may report: a year, far beyond any call or agent run, far below int64 overflow. */
+export const MAX_DURATION_MS = 31_536_000_000n;
+
+/** Checks a duration in milliseconds: a whole number from 0 to MAX_DURATION_MS. */
+export function durationMs(value: string, field: string, violations: Violations): bigint {
+  const before = violations.list.length;
+  const parsed = nonNegativeInt64(value, field, violations);
+  if (violations.list.length === before && parsed > MAX_DURATION_MS) {
+    violations.add(field, `must be at most ${MAX_DURATION_MS} (a year), got ${value}`);
+  }
+  return parsed;
+}

@@ -14,7 +14,7 @@ import type { Logger } from "../logger.js";
 import { formatMoney } from "../money.js";
 import { instantFromProto, priceRefToProto, statusFromProto, usageShapeFromProto } from "../rpc/convert.js";
 import { clientStreaming, unary } from "../rpc/handlers.js";
-import { IDENTIFIER_PATTERN, identifier, nonNegativeInt64, text } from "../validation.js";
+import { IDENTIFIER_PATTERN, durationMs, identifier, text } from "../validation.js";
 import type { IngestItem, IngestSummary, NewAgentExecution, NewApiCall } from "./ledger-event.js";
 import type { LedgerService } from "./ledger.service.js";
 
@@ -32,7 +32,7 @@ export function apiCallFromProto(request: TrackApiCallRequest, violations: Viola
     provider: text(request.provider, "provider", 100, violations)?.toLowerCase(),
     endpoint: text(request.endpoint, "endpoint", 500, violations),
     usage: usageShapeFromProto(request, violations)!,
-    durationMs: nonNegativeInt64(request.durationMs, "duration_ms", violations),
+    durationMs: durationMs(request.durationMs, "duration_ms", violations),
     status: statusFromProto(request.status, "status", violations),
     errorMessage: text(request.errorMessage, "error_message", 2000, violations),
   };
@@ -48,7 +48,7 @@ export function agentExecutionFromProto(request: TrackAgentExecutionRequest, vio
     userId: identifier(request.userId, "user_id", violations),
     operation: text(request.operation, "operation", 100, violations),
     startTime: instantFromProto(request.startTime, "start_time", violations),
-    durationMs: nonNegativeInt64(request.durationMs, "duration_ms", violations),
+    durationMs: durationMs(request.durationMs, "duration_ms", violations),
     status: statusFromProto(request.status, "status", violations),
     errorMessage: text(request.errorMessage, "error_message", 2000, violations),
   };

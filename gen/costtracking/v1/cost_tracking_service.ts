@@ -182,7 +182,7 @@ export interface TrackApiCallRequest {
   geminiUsageMetadata?:
     | GeminiUsageMetadata
     | undefined;
-  /** How long the call took, in milliseconds. Zero or more. */
+  /** How long the call took, in milliseconds: 0 to 31,536,000,000 (a year). */
   durationMs: string;
   /** How the call ended. Required: EVENT_STATUS_UNSPECIFIED is refused. */
   status: EventStatus;
@@ -228,7 +228,7 @@ export interface TrackAgentExecutionRequest {
   startTime?:
     | Timestamp
     | undefined;
-  /** How long the execution took, in milliseconds. Zero or more. */
+  /** How long the execution took, in milliseconds: 0 to 31,536,000,000 (a year). */
   durationMs: string;
   /** How the execution ended. Required: EVENT_STATUS_UNSPECIFIED is refused. */
   status: EventStatus;
