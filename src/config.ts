@@ -71,7 +71,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   authTokens: undefined,
   tls: undefined,
   maxMessageBytes: 4 * 1024 * 1024,
-  maxStreamsPerCaller: 32,
+  maxStreamsPerCaller: 200,
   rateLimitPerSecond: 0,
   rateLimitBurst: 100,
   defaultPriceModel: undefined,
