@@ -185,6 +185,13 @@ export interface TrackApiCallRequest {
   status: EventStatus;
   /** The error, when the call failed. Optional; at most 2,000 characters. */
   errorMessage: string;
+  /**
+   * The call's cost as billed by the caller's own accounting, in USD as a decimal string ("0.000150"), used
+   * instead of the catalog price: for importing history (the old service's cost_logs) whose cost must be kept
+   * as it was billed. Optional; empty means the service prices the call itself. Such an event is stored with this
+   * cost, no price reference, and cost_source "recorded", so it is always told apart from a catalog-priced one.
+   */
+  recordedCostUsd: string;
 }
 
 /** TrackApiCallResponse says how an API call was recorded. */
@@ -739,6 +746,7 @@ function createBaseTrackApiCallRequest(): TrackApiCallRequest {
     durationMs: "0",
     status: 0,
     errorMessage: "",
+    recordedCostUsd: "",
   };
 }
 
@@ -797,6 +805,9 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     }
     if (message.errorMessage !== "") {
       writer.uint32(114).string(message.errorMessage);
+    }
+    if (message.recordedCostUsd !== "") {
+      writer.uint32(154).string(message.recordedCostUsd);
     }
     return writer;
   },
@@ -958,6 +969,14 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
             message.errorMessage = reader.string();
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.recordedCostUsd = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1038,6 +1057,11 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
         : isSet(object.error_message)
         ? globalThis.String(object.error_message)
         : "",
+      recordedCostUsd: isSet(object.recordedCostUsd)
+        ? globalThis.String(object.recordedCostUsd)
+        : isSet(object.recorded_cost_usd)
+        ? globalThis.String(object.recorded_cost_usd)
+        : "",
     };
   },
 
@@ -1097,6 +1121,9 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     if (message.errorMessage !== "") {
       obj.errorMessage = message.errorMessage;
     }
+    if (message.recordedCostUsd !== "") {
+      obj.recordedCostUsd = message.recordedCostUsd;
+    }
     return obj;
   },
 
@@ -1133,6 +1160,7 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     message.durationMs = object.durationMs ?? "0";
     message.status = object.status ?? 0;
     message.errorMessage = object.errorMessage ?? "";
+    message.recordedCostUsd = object.recordedCostUsd ?? "";
     return message;
   },
 };

@@ -1,0 +1,153 @@
+import { execFile } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { sql } from "kysely";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CostTrackingError, EventStatus } from "../../client/index.js";
+import { ENGINES } from "../support/database.js";
+import { adminQuery, databaseUrl } from "../support/postgres-admin.js";
+import { startTestService, type TestService } from "../support/service.js";
+
+const exec = promisify(execFile);
+const TASK = "6f1c1b9e-3a57-4a59-9b0e-0c4c1f3f8a10";
+const USER = "0b5e0c6a-8d3e-4a9b-bb1a-2f3f0e0a9c11";
+
+describe.each(ENGINES)("recorded_cost_usd on %s", (engine) => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService(engine);
+  });
+  afterAll(() => t?.close());
+
+  it("stores the caller's billed cost exactly, with no price reference and the marker, instead of the catalog price", async () => {
+    const call = {
+      requestId: "rec-1",
+      model: "gpt-4o-mini",
+      provider: "openai",
+      usage: { inputTokens: "1000", outputTokens: "500" },
+      status: EventStatus.EVENT_STATUS_SUCCEEDED,
+      callTime: { seconds: "1741543200", nanos: 123_456_000 },
+      recordedCostUsd: "0.000150",
+    };
+    const response = await t.client.trackApiCall(call);
+    expect(response).toMatchObject({ duplicate: false, costUsd: "0.00015", unpriced: false });
+    expect(response.price).toBeUndefined();
+    expect(await t.client.trackApiCall(call)).toMatchObject({ duplicate: true, costUsd: "0.00015" });
+    const row = await t.database.db.selectFrom("ledger_event").selectAll().where("request_id", "=", "rec-1").executeTakeFirstOrThrow();
+    expect(row).toMatchObject({ price_id: null, cost_source: "recorded" });
+    expect(String(row.cost_usd)).toMatch(/^0\.000150*$/);
+    const priced = await t.client.trackApiCall({ ...call, requestId: "rec-2", recordedCostUsd: "" });
+    expect(priced.costUsd).toBe("0.00045");
+    const pricedRow = await t.database.db.selectFrom("ledger_event").selectAll().where("request_id", "=", "rec-2").executeTakeFirstOrThrow();
+    expect(pricedRow.cost_source).toBeNull();
+  });
+
+  it("refuses a recorded cost that is not a non-negative decimal string, naming the field", async () => {
+    for (const bad of ["-1", "1e-3", "0.1.2", "abc"]) {
+      const error = await t.client
+        .trackApiCall({ model: "gpt-4o-mini", usage: { inputTokens: "1" }, status: EventStatus.EVENT_STATUS_SUCCEEDED, recordedCostUsd: bad })
+        .then(() => undefined, (e: unknown) => e as CostTrackingError);
+      expect(error?.fieldViolations.map((v) => v.field)).toEqual(["recorded_cost_usd"]);
+    }
+    const n = await sql<{ n: string }>`select count(*) as n from ledger_event where request_id not like 'rec-%'`.execute(t.database.db);
+    expect(n.rows[0]!.n).toBe("0");
+  });
+});
+
+describe("costctl commands against a real server", () => {
+  let t: TestService;
+  let dir: string;
+  const costctl = (...args: string[]) => exec("node", ["bin/costctl.mjs", ...args, "--server", t.address]);
+  const json = async (...args: string[]) => JSON.parse((await costctl(...args, "--json")).stdout);
+
+  beforeAll(async () => {
+    t = await startTestService("pglite");
+    dir = mkdtempSync(join(tmpdir(), "costctl-"));
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe("import legacy", () => {
+    const name = `legacy_${randomUUID().replace(/-/g, "").slice(0, 12)}`;
+    const url = databaseUrl(name);
+    beforeAll(async () => {
+      await adminQuery(`create database ${name}`);
+      const source = new pg.Client({ connectionString: url });
+      await source.connect();
+      try {
+        // The old service's table, as its migration 002a created it.
+        await source.query(`
+          create table cost_logs (
+            id serial primary key, task_id uuid not null, user_id uuid, phase varchar(50) not null,
+            model varchar(100) not null, provider varchar(50) not null,
+            input_tokens int default 0, output_tokens int default 0, total_tokens int default 0,
+            cost_usd decimal(10,6), quality_score float, duration_ms int, success boolean default true,
+            error_message text, created_at timestamptz default current_timestamp, updated_at timestamptz default current_timestamp)`);
+        await source.query(`
+          insert into cost_logs (task_id, user_id, phase, model, provider, input_tokens, output_tokens, total_tokens,
+                                 cost_usd, quality_score, duration_ms, success, error_message, created_at) values
+            ('${TASK}', '${USER}', 'research', 'gpt-4o-mini', 'openai', 1000, 500, 1500, 0.000150, 4.5, 1200, true, null, '2025-11-16 18:15:46.680123+00'),
+            ('${TASK}', null, 'outline', 'claude-3-haiku', 'anthropic', 0, 0, 0, 0.1, null, 900, true, null, '2025-11-16 18:16:00.000001+00'),
+            ('${TASK}', null, 'draft', 'gpt-4', 'openai', 2000, 100, 9999, 0.123456, 3, 3000, false, 'rate limited', '2025-11-16 19:00:00+02'),
+            ('${TASK}', '${USER}', 'assess', 'ollama', 'ollama', 10, 20, 30, null, null, null, true, null, '2025-11-16 18:20:00.5+00'),
+            ('${TASK}', null, 'refine', 'gpt-4o-mini', 'openai', -5, 10, 5, 0.000001, null, 10, true, null, '2025-11-16 18:21:00+00')`);
+      } finally {
+        await source.end();
+      }
+    });
+    afterAll(async () => {
+      await adminQuery(`drop database if exists ${name} with (force)`);
+    });
+
+    it("keeps money, times, users and failures exactly, reports rejections, and adds nothing the second time", async () => {
+      const checkpoint = join(dir, "legacy.checkpoint");
+      const first = await json("import", "legacy", "--database-url", url, "--checkpoint", checkpoint, "--page-size", "2");
+      expect(first).toMatchObject({
+        read: 5,
+        stored: 4,
+        duplicates: 0,
+        rejected: 1,
+        recordedCostRows: 4,
+        catalogPricedRows: 1,
+        totalTokenMismatches: 1,
+        legacyCostUsd: "0.223607",
+      });
+      expect(first.rejections).toEqual([{ legacyId: "5", reason: expect.stringContaining("usage.input_tokens") }]);
+      expect(JSON.parse(readFileSync(checkpoint, "utf8"))).toEqual({ table: "cost_logs", lastId: "5" });
+
+      const rows = await t.database.db
+        .selectFrom("ledger_event")
+        .select(["request_id", "operation", "user_id", "task_id", "status", "error_message", "input_tokens", "output_tokens", "total_tokens", "duration_ms", "cost_source", "price_id"])
+        .select(sql<string>`cost_usd::text`.as("cost"))
+        .select(sql<string>`to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')`.as("at"))
+        .where("request_id", "like", "legacy:%")
+        .orderBy("request_id")
+        .execute();
+      expect(rows.map((r) => [r.request_id, r.operation, r.user_id, r.status, r.cost, r.at, r.cost_source])).toEqual([
+        ["legacy:cost_logs:1", "research", USER, "succeeded", expect.stringMatching(/^0\.00015(0*)$/), "2025-11-16T18:15:46.680123", "recorded"],
+        ["legacy:cost_logs:2", "outline", null, "succeeded", expect.stringMatching(/^0\.1(0*)$/), "2025-11-16T18:16:00.000001", "recorded"],
+        ["legacy:cost_logs:3", "draft", null, "failed", expect.stringMatching(/^0\.123456(0*)$/), "2025-11-16T17:00:00.000000", "recorded"],
+        // A NULL legacy cost is priced from the catalog (local ollama models are free there).
+        ["legacy:cost_logs:4", "assess", USER, "succeeded", "0", "2025-11-16T18:20:00.500000", null],
+      ]);
+      expect(rows[2]).toMatchObject({ task_id: TASK, error_message: "rate limited", input_tokens: "2000", output_tokens: "100", total_tokens: "2100", duration_ms: "3000", price_id: null });
+
+      const stats = await json("stats", "--period", "all", "--task", TASK);
+      expect(stats.totals).toMatchObject({ callCount: "4", costUsd: "0.223606", unpricedCallCount: "0" });
+
+      // Resuming from the checkpoint reads nothing; starting over stores nothing new.
+      expect(await json("import", "legacy", "--database-url", url, "--checkpoint", checkpoint)).toMatchObject({ read: 0, resumedAfterId: "5" });
+      const again = await json("import", "legacy", "--database-url", url);
+      expect(again).toMatchObject({ read: 5, stored: 0, duplicates: 4, rejected: 1 });
+      const table = (await costctl("import", "legacy", "--database-url", url)).stdout;
+      expect(table).toContain("read 5, stored 0, duplicates 4, rejected 1");
+      expect(table).toMatch(/rejected legacy id 5: INVALID_FIELD: api_call.usage.input_tokens: must not be negative/);
+    });
+  });
+});
