@@ -65,6 +65,7 @@ import {
   type ListBudgetsResponse,
   type SetBudgetResponse,
 } from "../gen/costtracking/v1/budget.js";
+import { ExportEventsRequest, type ExportEventsResponse, type LedgerEvent } from "../gen/costtracking/v1/export.js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 
@@ -151,6 +152,7 @@ export {
   OpenAiResponsesUsage,
   Usage,
 } from "../gen/costtracking/v1/usage.js";
+export { ExportEventsRequest, ExportEventsResponse, LedgerEvent } from "../gen/costtracking/v1/export.js";
 export {
   EventStatus,
   IngestEventsResponse,
@@ -252,6 +254,12 @@ export interface CostTrackingClient {
   setBudget(request: DeepPartial<SetBudgetRequest>): Promise<SetBudgetResponse>;
   listBudgets(request?: DeepPartial<ListBudgetsRequest>): Promise<ListBudgetsResponse>;
   deleteBudget(request: DeepPartial<DeleteBudgetRequest>): Promise<DeleteBudgetResponse>;
+  /**
+   * The ledger's events that match a filter, in time order, as an async iterator of events (the server sends them
+   * in chunks of page_size and reads the next chunk only when this side takes it, so memory stays bounded). No
+   * deadline: an export takes as long as its size. Breaking out of the loop cancels the stream.
+   */
+  exportEvents(request: DeepPartial<ExportEventsRequest>): AsyncIterable<LedgerEvent>;
   /** Closes the channel. */
   close(): void;
 }
@@ -370,6 +378,18 @@ export function createCostTrackingClient(address: string, options: ClientOptions
     setBudget: (request) => invoke(raw.setBudget, SetBudgetRequest.fromPartial(request)),
     listBudgets: (request = {}) => invoke(raw.listBudgets, ListBudgetsRequest.fromPartial(request)),
     deleteBudget: (request) => invoke(raw.deleteBudget, DeleteBudgetRequest.fromPartial(request)),
+    exportEvents: (request) => ({
+      async *[Symbol.asyncIterator]() {
+        const stream = raw.exportEvents(ExportEventsRequest.fromPartial(request), callMetadata());
+        try {
+          for await (const chunk of stream as AsyncIterable<ExportEventsResponse>) yield* chunk.events;
+        } catch (error) {
+          throw CostTrackingError.from(error as ServiceError);
+        } finally {
+          stream.cancel();
+        }
+      },
+    }),
     close: () => raw.close(),
   };
 }

@@ -6,12 +6,13 @@ import { CostTrackingError, createCostTrackingClient, type CostTrackingClient } 
 import { UsageError, type Command } from "./command.js";
 import { aggregate } from "./commands/aggregate.js";
 import { estimate } from "./commands/estimate.js";
+import { exportCommand } from "./commands/export.js";
 import { importCommand } from "./commands/import.js";
 import { migrate, serve } from "./commands/service.js";
 import { stats } from "./commands/stats.js";
 import { track } from "./commands/track.js";
 
-const COMMANDS: Command[] = [serve, migrate, track, estimate, stats, aggregate, importCommand];
+const COMMANDS: Command[] = [serve, migrate, track, estimate, stats, aggregate, importCommand, exportCommand];
 
 const GLOBAL_OPTIONS = {
   server: { type: "string" },

@@ -8,9 +8,11 @@ import {
   type ChannelCredentials,
   Client,
   type ClientOptions,
+  type ClientReadableStream,
   type ClientUnaryCall,
   type ClientWritableStream,
   type handleClientStreamingCall,
+  type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -49,6 +51,7 @@ import {
   SetBudgetRequest,
   SetBudgetResponse,
 } from "./budget.js";
+import { ExportEventsRequest, ExportEventsResponse } from "./export.js";
 import {
   EventStatus,
   eventStatusFromJSON,
@@ -3161,6 +3164,21 @@ export const CostTrackingServiceService = {
     responseSerialize: (value: TrackEventsResponse): Buffer => Buffer.from(TrackEventsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TrackEventsResponse => TrackEventsResponse.decode(value),
   },
+  /**
+   * Streams the ledger's events that match a filter, in time order, in chunks, read with a keyset cursor so that
+   * an export of millions of events runs in constant memory on both ends. For backups, audits and moving events
+   * between ledgers (costctl export / costctl import jsonl).
+   */
+  exportEvents: {
+    path: "/costtracking.v1.CostTrackingService/ExportEvents" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportEventsRequest): Buffer => Buffer.from(ExportEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportEventsRequest => ExportEventsRequest.decode(value),
+    responseSerialize: (value: ExportEventsResponse): Buffer =>
+      Buffer.from(ExportEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportEventsResponse => ExportEventsResponse.decode(value),
+  },
 } as const;
 
 export interface CostTrackingServiceServer extends UntypedServiceImplementation {
@@ -3268,6 +3286,12 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
    * INVALID_ARGUMENT for the field events); use IngestEvents for more.
    */
   trackEvents: handleUnaryCall<TrackEventsRequest, TrackEventsResponse>;
+  /**
+   * Streams the ledger's events that match a filter, in time order, in chunks, read with a keyset cursor so that
+   * an export of millions of events runs in constant memory on both ends. For backups, audits and moving events
+   * between ledgers (costctl export / costctl import jsonl).
+   */
+  exportEvents: handleServerStreamingCall<ExportEventsRequest, ExportEventsResponse>;
 }
 
 export interface CostTrackingServiceClient extends Client {
@@ -3670,6 +3694,20 @@ export interface CostTrackingServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TrackEventsResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Streams the ledger's events that match a filter, in time order, in chunks, read with a keyset cursor so that
+   * an export of millions of events runs in constant memory on both ends. For backups, audits and moving events
+   * between ledgers (costctl export / costctl import jsonl).
+   */
+  exportEvents(
+    request: ExportEventsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportEventsResponse>;
+  exportEvents(
+    request: ExportEventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportEventsResponse>;
 }
 
 export const CostTrackingServiceClient = makeGenericClientConstructor(

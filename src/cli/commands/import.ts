@@ -1,4 +1,5 @@
 import { requireFlag, UsageError, wholeFlag, type Command } from "../command.js";
+import { importJsonl } from "../event-export.js";
 import { importLegacyCostLogs } from "../legacy-import.js";
 import { printJson } from "../output.js";
 import { replayTrace } from "../replay-trace.js";
@@ -21,6 +22,7 @@ export const importCommand: Command = {
     ["--checkpoint <file>", "resume after the last page this file records as acknowledged, and keep it updated"],
     ["--page-size <n>", "legacy rows per page (default 5000)"],
     ["jsonl <file|->", "events in costctl export's JSON Lines format (same request ids: importing again adds nothing)"],
+    ["--keep-costs", "jsonl: record every exported cost as billed instead of re-pricing with this server's catalog"],
   ],
   options: {
     model: { type: "string" },
@@ -30,9 +32,17 @@ export const importCommand: Command = {
     table: { type: "string" },
     checkpoint: { type: "string" },
     "page-size": { type: "string" },
+    "keep-costs": { type: "boolean" },
   },
   async run({ values, positionals, json, connect }) {
     const [format, file] = positionals;
+    if (format === "jsonl") {
+      if (!file) throw new UsageError("usage: costctl import jsonl <file|->");
+      const report = await importJsonl(connect(), file, values["keep-costs"] === true);
+      if (json) return printJson(report);
+      printImportReport(report);
+      return;
+    }
     if (format === "legacy") {
       const progress = progressReporter("rows");
       const report = await importLegacyCostLogs(connect(), {
@@ -51,7 +61,7 @@ export const importCommand: Command = {
       if (report.totalTokenMismatches > 0) console.log(`total_tokens ignored on ${report.totalTokenMismatches} rows where it was not input + output`);
       return;
     }
-    if (format !== "trace" || !file) throw new UsageError("usage: costctl import trace <file.csv> --model <name>");
+    if (format !== "trace" || !file) throw new UsageError("usage: costctl import trace|legacy|jsonl ...; costctl import --help");
     const progress = progressReporter("calls");
     const result = await replayTrace(connect(), file, {
       model: requireFlag(values, "model"),
