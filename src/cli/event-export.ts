@@ -34,6 +34,29 @@ export function isoMicros(ts: Timestamp | undefined): string {
   return `${whole}.${String(Math.floor(ts.nanos / 1000)).padStart(6, "0")}Z`;
 }
 
+/**
+ * One event as a JSON line: its protobuf JSON form, but with the times written to the microsecond (ts-proto's
+ * Timestamp JSON goes through a Date and would drop microseconds, changing the event on re-import).
+ */
+export function jsonLine(event: LedgerEvent): string {
+  return JSON.stringify({ ...(LedgerEvent.toJSON(event) as object), occurredTime: isoMicros(event.occurredTime), recordedTime: isoMicros(event.recordedTime) });
+}
+
+/** Parses a line of jsonLine, times kept to the nanosecond. */
+export function parseJsonLine(line: string): LedgerEvent {
+  const object = JSON.parse(line) as Record<string, unknown>;
+  const event = LedgerEvent.fromJSON({ ...object, occurredTime: undefined, recordedTime: undefined });
+  const time = (value: unknown): Timestamp | undefined => {
+    const match = typeof value === "string" ? /^(.*?)(?:\.(\d{1,9}))?Z$/.exec(value) : null;
+    const millis = match ? Date.parse(`${match[1]}Z`) : NaN;
+    if (!match || Number.isNaN(millis)) return undefined;
+    return { seconds: String(Math.floor(millis / 1000)), nanos: Number((match[2] ?? "").padEnd(9, "0")) };
+  };
+  const occurredTime = time(object.occurredTime);
+  if (!occurredTime) throw new Error("occurredTime is missing or not an ISO-8601 UTC time");
+  return { ...event, occurredTime, recordedTime: time(object.recordedTime) };
+}
+
 function csvCell(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
@@ -69,7 +92,7 @@ export async function exportEvents(
   try {
     if (format === "csv") await write(CSV_COLUMNS.join(","));
     for await (const event of client.exportEvents({ filter })) {
-      await write(format === "csv" ? csvLine(event) : JSON.stringify(LedgerEvent.toJSON(event)));
+      await write(format === "csv" ? csvLine(event) : jsonLine(event));
       count += 1;
       if (count % 1000 === 0) onProgress?.(count);
     }
@@ -152,9 +175,9 @@ export async function importJsonl(
       read += 1;
       let event: LedgerEvent;
       try {
-        event = LedgerEvent.fromJSON(JSON.parse(line));
-      } catch {
-        throw new Error(`${path}:${read}: not a JSON object of costctl export's format`);
+        event = parseJsonLine(line);
+      } catch (error) {
+        throw new Error(`${path}:${read}: not an event in costctl export's format (${(error as Error).message})`);
       }
       yield recordOfExported(event, keepCosts);
       if (read % 1000 === 0) onProgress?.(read);

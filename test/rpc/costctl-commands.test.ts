@@ -56,6 +56,39 @@ describe.each(ENGINES)("recorded_cost_usd on %s", (engine) => {
     const n = await sql<{ n: string }>`select count(*) as n from ledger_event where request_id not like 'rec-%'`.execute(t.database.db);
     expect(n.rows[0]!.n).toBe("0");
   });
+
+  it("ExportEvents streams a filter's events in time order across pages, ties broken by id", async () => {
+    const at = (seconds: number, nanos = 0) => ({ seconds: String(seconds), nanos });
+    const base = { model: "gpt-4o-mini", provider: "openai", taskId: "exp", usage: { inputTokens: "10", outputTokens: "1" }, status: EventStatus.EVENT_STATUS_SUCCEEDED };
+    await t.client.trackEvents({
+      events: [
+        { apiCall: { ...base, requestId: "e-3", callTime: at(1741543300) } },
+        { apiCall: { ...base, requestId: "e-1", callTime: at(1741543200, 1000) } },
+        { apiCall: { ...base, requestId: "e-2a", callTime: at(1741543250) } },
+        { apiCall: { ...base, requestId: "e-2b", callTime: at(1741543250) } },
+        { apiCall: { ...base, requestId: "e-2c", callTime: at(1741543250) } },
+        { apiCall: { ...base, requestId: "other", taskId: "not-exported", callTime: at(1741543250) } },
+        { agentExecution: { requestId: "e-4", agentId: "writer", taskId: "exp", startTime: at(1741543400), status: EventStatus.EVENT_STATUS_FAILED, errorMessage: "boom" } },
+      ],
+    });
+    const exported = [];
+    for await (const event of t.client.exportEvents({ filter: { taskId: "exp" }, pageSize: 2 })) exported.push(event);
+    expect(exported.map((e) => e.requestId.slice(0, 3))).toEqual(["e-1", "e-2", "e-2", "e-2", "e-3", "e-4"]);
+    const ties = exported.slice(1, 4).map((e) => e.eventId);
+    expect(ties).toEqual([...ties].sort());
+    expect(new Set(exported.map((e) => e.eventId)).size).toBe(6);
+    expect(exported[0]).toMatchObject({ kind: "api_call", costUsd: "0.0000021", costSource: "catalog", occurredTime: { seconds: "1741543200", nanos: 1000 } });
+    expect(exported[5]).toMatchObject({ kind: "agent_execution", agentId: "writer", errorMessage: "boom", status: EventStatus.EVENT_STATUS_FAILED });
+    expect(exported[5]!.costUsd).toBeUndefined();
+    const bad = await (async () => {
+      try {
+        for await (const _ of t.client.exportEvents({ pageSize: 10_001 })) void _;
+      } catch (error) {
+        return error as CostTrackingError;
+      }
+    })();
+    expect(bad?.fieldViolations.map((v) => v.field)).toEqual(["page_size"]);
+  });
 });
 
 describe("costctl commands against a real server", () => {
@@ -149,5 +182,48 @@ describe("costctl commands against a real server", () => {
       expect(table).toContain("read 5, stored 0, duplicates 4, rejected 1");
       expect(table).toMatch(/rejected legacy id 5: INVALID_FIELD: api_call.usage.input_tokens: must not be negative/);
     });
+  });
+
+  it("exports CSV and JSON Lines, and JSON Lines round-trip into another ledger with equal totals", async () => {
+    await t.client.trackEvents({
+      events: [
+        { apiCall: { requestId: "x-1", model: "gpt-4o-mini", provider: "openai", taskId: "round", operation: "draft, final", usage: { inputTokens: "1000", cacheReadInputTokens: "200", outputTokens: "50" }, callTime: { seconds: "1741543200", nanos: 5000 }, status: EventStatus.EVENT_STATUS_SUCCEEDED } },
+        { apiCall: { requestId: "x-2", model: "gpt-4o", provider: "openai", taskId: "round", usage: { inputTokens: "10", outputTokens: "5" }, callTime: { seconds: "1741543201", nanos: 0 }, status: EventStatus.EVENT_STATUS_FAILED, errorMessage: 'said "no"' } },
+        { agentExecution: { requestId: "x-3", agentExecutionId: "run-1", agentId: "writer", taskId: "round", startTime: { seconds: "1741543100", nanos: 0 }, durationMs: "5000", status: EventStatus.EVENT_STATUS_SUCCEEDED } },
+      ],
+    });
+    const file = join(dir, "events.jsonl");
+    await costctl("export", "--format", "jsonl", "--output", file);
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    expect(lines).toHaveLength(7); // 4 legacy + 3
+    expect(lines.map((l) => JSON.parse(l).requestId)).toEqual(["x-3", "x-1", "x-2", ...[3, 1, 2, 4].map((id) => `legacy:cost_logs:${id}`)]);
+    expect(JSON.parse(lines[4]!)).toMatchObject({ costUsd: "0.00015", costSource: "recorded", occurredTime: "2025-11-16T18:15:46.680123Z" });
+
+    const csv = (await costctl("export", "--format", "csv", "--task", "round")).stdout.trim().split("\n");
+    expect(csv[0]).toMatch(/^event_id,request_id,kind,occurred_at,/);
+    expect(csv).toHaveLength(4);
+    expect(csv[1]).toContain(",agent_execution,2025-03-09T17:58:20.000000Z,");
+    expect(csv[2]).toContain(',"draft, final",gpt-4o-mini,openai,,1000,200,0,50,0,0.000165,');
+    expect(csv[3]).toContain(',failed,"said ""no"""');
+
+    // Into the same ledger: every event is a duplicate.
+    expect(await json("import", "jsonl", file)).toMatchObject({ read: 7, stored: 0, duplicates: 7, rejected: 0 });
+
+    // Into another ledger: stored once, equal totals, and a second import adds nothing.
+    const other = await startTestService("pglite");
+    try {
+      const into = (...args: string[]) => exec("node", ["bin/costctl.mjs", ...args, "--server", other.address, "--json"]).then((r) => JSON.parse(r.stdout));
+      expect(await into("import", "jsonl", file)).toMatchObject({ read: 7, stored: 7, duplicates: 0, rejected: 0 });
+      expect(await into("import", "jsonl", file)).toMatchObject({ read: 7, stored: 0, duplicates: 7 });
+      const [mine, theirs] = await Promise.all([json("stats", "--period", "all"), into("stats", "--period", "all")]);
+      expect(theirs.totals).toEqual(mine.totals);
+      expect(theirs.agentExecutionCount).toBe(mine.agentExecutionCount);
+      const again = join(dir, "again.jsonl");
+      await exec("node", ["bin/costctl.mjs", "export", "--format", "jsonl", "--output", again, "--server", other.address]);
+      const strip = (text: string) => text.trim().split("\n").map((l) => { const { eventId: _e, recordedTime: _r, priceId: _p, ...rest } = JSON.parse(l); return rest; });
+      expect(strip(readFileSync(again, "utf8"))).toEqual(strip(readFileSync(file, "utf8")));
+    } finally {
+      await other.close();
+    }
   });
 });
