@@ -7,7 +7,7 @@ import { promisify } from "node:util";
 import { sql } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CostTrackingError, EventStatus } from "../../client/index.js";
+import { BudgetScopeKind, CostTrackingError, EventStatus } from "../../client/index.js";
 import { ENGINES } from "../support/database.js";
 import { adminQuery, databaseUrl } from "../support/postgres-admin.js";
 import { startTestService, type TestService } from "../support/service.js";
@@ -225,5 +225,78 @@ describe("costctl commands against a real server", () => {
     } finally {
       await other.close();
     }
+  });
+
+  it("aggregates by dimensions, and keeps --window and --task working", async () => {
+    const byModel = await json("aggregate", "--by", "model,status", "--task", "round", "--period", "all");
+    // gpt-4o has no price in the test catalog in March 2025: counted as unpriced.
+    expect(byModel.rows.map((r: { keys: string[]; totals: { costUsd: string; unpricedCallCount: string } }) => [...r.keys, r.totals.costUsd, r.totals.unpricedCallCount])).toEqual([
+      ["gpt-4o-mini", "succeeded", "0.000165", "0"],
+      ["gpt-4o", "failed", "0", "1"],
+    ]);
+    const text = (await costctl("aggregate", "--by", "operation", "--task", "round", "--period", "all")).stdout;
+    expect(text).toMatch(/^operation\s+calls/);
+    expect(text).toMatch(/draft, final\s+1\s+1,000\s+50\s+\$0\.000165/);
+    expect(text).toMatch(/total\s+2\s+1,010\s+55\s+\$0\.000165\s+1/);
+    const windowed = await json("aggregate", "--by", "model", "--window", "day", "--task", "round", "--period", "all");
+    expect(windowed.rows[0]).toMatchObject({ label: expect.stringMatching(/^2025-03-09/), keys: ["gpt-4o-mini"] });
+    expect((await json("aggregate", "--window", "day", "--task", "round")).totals.costUsd).toBe("0.000165");
+    expect((await json("aggregate", "--task", "round")).totals.costUsd).toBe("0.000165");
+  });
+
+  it("sets, lists and imports prices through the server", async () => {
+    const set = (...extra: string[]) => costctl("prices", "set", "--model", "acme-1", "--provider", "acme", "--input", "0.002", "--output", "0.004", "--unit", "thousand", "--effective", "2025-01-01T00:00:00Z", ...extra);
+    expect((await set()).stdout).toMatch(/^added: acme\/acme-1 from 2025-01-01T00:00:00.000000Z: input \$2, output \$4 per million tokens/);
+    expect((await set()).stdout).toMatch(/^unchanged/);
+    const listed = await json("prices", "list", "--model", "acme-1");
+    expect(listed.modelPrices).toHaveLength(1);
+    expect(listed.modelPrices[0].ratesUsdPerMillionTokens).toMatchObject({ input: "2", output: "4" });
+    const all = await json("prices", "list");
+    expect(all.modelPrices.length).toBeGreaterThan(listed.modelPrices.length); // the seeded catalog too
+    expect((await costctl("prices", "list", "--provider", "acme")).stdout).toMatch(/acme-1\s+acme\s+2025-01-01T00:00:00Z\s+2\s+-\s+-\s+4/);
+
+    const file = join(dir, "litellm.json");
+    writeFileSync(file, JSON.stringify({
+      sample_spec: { mode: "chat" },
+      "acme-2": { litellm_provider: "acme", mode: "chat", input_cost_per_token: 1.5e-7, output_cost_per_token: 6e-7 },
+      "acme-embed": { litellm_provider: "acme", mode: "embedding", input_cost_per_token: 2e-8 },
+      "acme-image": { litellm_provider: "acme", mode: "image_generation", output_cost_per_image: 0.04 },
+    }));
+    const imported = await json("prices", "import", file, "--effective", "2025-01-01T00:00:00Z");
+    expect(imported).toMatchObject({ added: 2, unchanged: 0 });
+    expect(imported.skipped.map((s: { key: string }) => s.key)).toEqual(["sample_spec", "acme-image"]);
+    expect((await json("prices", "import", file, "--effective", "2025-01-01T00:00:00Z"))).toMatchObject({ added: 0, unchanged: 2 });
+    const acme2 = await json("prices", "list", "--model", "acme-2");
+    expect(acme2.modelPrices[0].ratesUsdPerMillionTokens).toMatchObject({ input: "0.15", output: "0.6" });
+    const estimate = (await costctl("estimate", "--model", "acme-2", "--input-tokens", "1000000")).stdout;
+    expect(estimate).toContain("total $0.15");
+  });
+
+  it("shows the summary and manages budgets", async () => {
+    const summary = await json("summary", "--period", "month");
+    expect(summary).toHaveProperty("totals");
+    expect(summary.period).toBe("month");
+    expect((await costctl("summary")).stdout).toMatch(/^today \$[\d.]+\s+week/);
+
+    expect((await costctl("budget", "set", "--user", "u-1", "--limit", "100.50")).stdout).toBe("budget of user u-1 set to $100.50 a month\n");
+    const listed = await json("budget", "list");
+    expect(listed.budgets).toContainEqual(expect.objectContaining({ scope: { kind: BudgetScopeKind.BUDGET_SCOPE_KIND_USER, id: "u-1" }, monthlyLimitUsd: "100.5" }));
+    const status = await json("budget", "status", "--user", "u-1");
+    expect(status).toMatchObject({ defaultBudget: false, spentUsd: "0", budget: { monthlyLimitUsd: "100.5" } });
+    expect((await costctl("budget", "--user", "u-1")).stdout).toMatch(/budget\s+user u-1: \$100\.5 a month/);
+    expect((await json("budget", "delete", "--user", "u-1")).deleted).toBe(true);
+    expect((await costctl("budget", "delete", "--user", "u-1")).stdout).toBe("user u-1 had no budget\n");
+  });
+
+  it("has --help on every new command, and one-line usage errors", async () => {
+    for (const command of ["summary", "budget", "prices", "export", "import", "aggregate"]) {
+      const { stdout } = await costctl(command, "--help");
+      expect(stdout).toMatch(new RegExp(`^usage: costctl ${command}`));
+    }
+    const failing = (...args: string[]) => costctl(...args).then(() => ({ code: 0, stderr: "" }), (e: { code: number; stderr: string }) => e);
+    expect(await failing("export", "--format", "xml")).toMatchObject({ code: 2, stderr: "costctl: --format must be csv or jsonl\n" });
+    expect(await failing("prices", "set", "--model", "m", "--provider", "p", "--input", "1", "--output", "1", "--unit", "byte")).toMatchObject({ code: 2 });
+    expect((await failing("aggregate", "--by", "colour", "--period", "all")).stderr).toMatch(/^costctl: INVALID_ARGUMENT .*group_by/);
+    expect((await failing("import", "legacy", "--database-url", "postgres://postgres@127.0.0.1:5432/no_such_database_here")).stderr).toMatch(/^costctl: .*no_such_database_here/);
   });
 });
