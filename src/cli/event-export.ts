@@ -164,8 +164,12 @@ export async function importJsonl(
   client: CostTrackingClient,
   path: string,
   keepCosts: boolean,
-  onProgress?: (done: number) => void,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<JsonlImportReport> {
+  let total = 0;
+  if (path !== "-" && onProgress) {
+    for await (const line of createInterface({ input: createReadStream(path, "utf8"), crlfDelay: Infinity })) if (line.trim() !== "") total += 1;
+  }
   const input = path === "-" ? process.stdin : createReadStream(path, "utf8");
   const lines = createInterface({ input, crlfDelay: Infinity });
   let read = 0;
@@ -180,7 +184,7 @@ export async function importJsonl(
         throw new Error(`${path}:${read}: not an event in costctl export's format (${(error as Error).message})`);
       }
       yield recordOfExported(event, keepCosts);
-      if (read % 1000 === 0) onProgress?.(read);
+      onProgress?.(read, Math.max(total, read));
     }
   }
   const { summary } = await client.ingestEvents(records());

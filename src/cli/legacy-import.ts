@@ -77,7 +77,10 @@ export async function importLegacyCostLogs(client: CostTrackingClient, options: 
   const source = new pg.Client({ connectionString: options.databaseUrl, connectionTimeoutMillis: 10_000 });
   await source.connect();
   try {
-    const checkpoint = options.checkpointFile && existsSync(options.checkpointFile) ? readCheckpoint(options.checkpointFile, table) : null;
+    // The checkpoint names its source (the URL without credentials) and table, so it is never applied to another.
+    const url = new URL(options.databaseUrl);
+    const sourceName = `${url.host}${url.pathname}`;
+    const checkpoint = options.checkpointFile && existsSync(options.checkpointFile) ? readCheckpoint(options.checkpointFile, sourceName, table) : null;
     let lastId = checkpoint ?? "-1";
     const counted = await source.query<{ count: string }>(`select count(*)::text as count from ${table} where id > $1`, [lastId]);
     const total = Number(counted.rows[0]!.count);
@@ -123,7 +126,7 @@ export async function importLegacyCostLogs(client: CostTrackingClient, options: 
       }
       lastId = page.rows[page.rows.length - 1]!.id;
       // The page is acknowledged (committed by the server): a rerun may start after it.
-      if (options.checkpointFile) writeFileSync(options.checkpointFile, `${JSON.stringify({ table, lastId })}\n`);
+      if (options.checkpointFile) writeFileSync(options.checkpointFile, `${JSON.stringify({ source: sourceName, table, lastId })}\n`);
       options.onProgress?.(report.read, total);
     }
     return report;
@@ -132,10 +135,10 @@ export async function importLegacyCostLogs(client: CostTrackingClient, options: 
   }
 }
 
-function readCheckpoint(file: string, table: string): string | null {
-  const saved = JSON.parse(readFileSync(file, "utf8")) as { table?: string; lastId?: string };
-  if (saved.table !== table || typeof saved.lastId !== "string" || !/^\d+$/.test(saved.lastId)) {
-    throw new Error(`${file} is not a checkpoint of table ${table}; remove it to start over`);
+function readCheckpoint(file: string, source: string, table: string): string | null {
+  const saved = JSON.parse(readFileSync(file, "utf8")) as { source?: string; table?: string; lastId?: string };
+  if (saved.source !== source || saved.table !== table || typeof saved.lastId !== "string" || !/^\d+$/.test(saved.lastId)) {
+    throw new Error(`${file} is not a checkpoint of ${source} table ${table}; remove it to start over`);
   }
   return saved.lastId;
 }

@@ -152,7 +152,7 @@ describe("costctl commands against a real server", () => {
         legacyCostUsd: "0.223607",
       });
       expect(first.rejections).toEqual([{ legacyId: "5", reason: expect.stringContaining("usage.input_tokens") }]);
-      expect(JSON.parse(readFileSync(checkpoint, "utf8"))).toEqual({ table: "cost_logs", lastId: "5" });
+      expect(JSON.parse(readFileSync(checkpoint, "utf8"))).toEqual({ source: `${new URL(url).host}/${name}`, table: "cost_logs", lastId: "5" });
 
       const rows = await t.database.db
         .selectFrom("ledger_event")

@@ -38,7 +38,9 @@ export const importCommand: Command = {
     const [format, file] = positionals;
     if (format === "jsonl") {
       if (!file) throw new UsageError("usage: costctl import jsonl <file|->");
-      const report = await importJsonl(connect(), file, values["keep-costs"] === true);
+      const progress = progressReporter("events");
+      const report = await importJsonl(connect(), file, values["keep-costs"] === true, progress.update);
+      progress.done();
       if (json) return printJson(report);
       printImportReport(report);
       return;
