@@ -66,6 +66,7 @@ import {
   type SetBudgetResponse,
 } from "../gen/costtracking/v1/budget.js";
 import { WatchStatsRequest, type WatchStatsResponse } from "../gen/costtracking/v1/watch.js";
+import { ExportEventsRequest, type ExportEventsResponse, type LedgerEvent } from "../gen/costtracking/v1/export.js";
 import { BadRequest, ErrorInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 
@@ -152,6 +153,7 @@ export {
   OpenAiResponsesUsage,
   Usage,
 } from "../gen/costtracking/v1/usage.js";
+export { ExportEventsRequest, ExportEventsResponse, LedgerEvent } from "../gen/costtracking/v1/export.js";
 export {
   EventStatus,
   IngestEventsResponse,
@@ -298,6 +300,12 @@ export interface CostTrackingClient {
    * }
    */
   watchStats(request: DeepPartial<WatchStatsRequest>, options?: WatchOptions): AsyncIterable<WatchStatsResponse>;
+  /**
+   * The ledger's events that match a filter, in time order, as an async iterator of events (the server sends them
+   * in chunks of page_size and reads the next chunk only when this side takes it, so memory stays bounded). No
+   * deadline: an export takes as long as its size. Breaking out of the loop cancels the stream.
+   */
+  exportEvents(request: DeepPartial<ExportEventsRequest>): AsyncIterable<LedgerEvent>;
   /** Closes the channel. */
   close(): void;
 }
@@ -455,6 +463,18 @@ export function createCostTrackingClient(address: string, options: ClientOptions
     listBudgets: (request = {}) => invoke(raw.listBudgets, ListBudgetsRequest.fromPartial(request)),
     deleteBudget: (request) => invoke(raw.deleteBudget, DeleteBudgetRequest.fromPartial(request)),
     watchStats: (request, options = {}) => watch(WatchStatsRequest.fromPartial(request), options),
+    exportEvents: (request) => ({
+      async *[Symbol.asyncIterator]() {
+        const stream = raw.exportEvents(ExportEventsRequest.fromPartial(request), callMetadata());
+        try {
+          for await (const chunk of stream as AsyncIterable<ExportEventsResponse>) yield* chunk.events;
+        } catch (error) {
+          throw CostTrackingError.from(error as ServiceError);
+        } finally {
+          stream.cancel();
+        }
+      },
+    }),
     close: () => raw.close(),
   };
 }

@@ -14,6 +14,7 @@ import { BudgetService } from "./budgets/budget.service.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
 import { EventWriter } from "./ledger/event-writer.js";
+import { exportRpc } from "./ledger/export.rpc.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
 import { committedEventsOf, LedgerService } from "./ledger/ledger.service.js";
 import type { Logger } from "./logger.js";
@@ -82,6 +83,7 @@ export function createImplementation(
   return {
     ...pricingRpc({ pricing, catalog, estimates }, clock, logger),
     ...ledgerRpc(ledger, logger),
+    ...exportRpc(database.db, logger),
     ...aggregationRpc(aggregation, new DashboardService(aggregation), logger),
     ...budgetRpc(new BudgetService(database.db, aggregation), logger),
     ...streaming.rpc,

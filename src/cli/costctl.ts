@@ -5,14 +5,31 @@ import { credentials, status } from "@grpc/grpc-js";
 import { CostTrackingError, createCostTrackingClient, type CostTrackingClient } from "../../client/index.js";
 import { UsageError, type Command } from "./command.js";
 import { aggregate } from "./commands/aggregate.js";
+import { budget } from "./commands/budget.js";
 import { estimate } from "./commands/estimate.js";
+import { exportCommand } from "./commands/export.js";
 import { importCommand } from "./commands/import.js";
+import { prices } from "./commands/prices.js";
 import { migrate, serve } from "./commands/service.js";
 import { stats } from "./commands/stats.js";
+import { summary } from "./commands/summary.js";
 import { track } from "./commands/track.js";
 import { watch } from "./commands/watch.js";
 
-const COMMANDS: Command[] = [serve, migrate, track, estimate, stats, aggregate, watch, importCommand];
+const COMMANDS: Command[] = [
+  serve,
+  migrate,
+  track,
+  estimate,
+  stats,
+  aggregate,
+  summary,
+  budget,
+  prices,
+  watch,
+  importCommand,
+  exportCommand,
+];
 
 const GLOBAL_OPTIONS = {
   server: { type: "string" },

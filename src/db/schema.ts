@@ -63,6 +63,8 @@ export interface LedgerEventTable {
   duration_ms: BigIntText;
   status: "succeeded" | "failed" | "cancelled";
   error_message: string | null;
+  /** NULL: priced from the catalog (price_id says which entry); "recorded": the caller's recorded_cost_usd. */
+  cost_source: "recorded" | null;
 }
 
 /** A monthly budget per scope (see src/budgets/). */

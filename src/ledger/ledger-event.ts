@@ -22,6 +22,11 @@ export interface NewApiCall {
   durationMs: bigint;
   status: EventStatus;
   errorMessage: string | undefined;
+  /**
+   * The cost as billed by the caller's own accounting, used instead of the catalog price (history imports), in its
+   * exact canonical form ("0.00015" for "0.000150"): a string, so the content hash never depends on decimal.js.
+   */
+  recordedCostUsd?: string | undefined;
 }
 
 /** A validated agent execution to record. */

@@ -29,6 +29,7 @@ const INSERT_COLUMNS = {
   duration_ms: "int8",
   status: "text",
   error_message: "text",
+  cost_source: "text",
 } as const satisfies Partial<Record<keyof LedgerEventTable, string>>;
 type InsertColumn = keyof typeof INSERT_COLUMNS;
 const COLUMN_NAMES = Object.keys(INSERT_COLUMNS) as InsertColumn[];
@@ -38,7 +39,7 @@ const COLUMN_NAMES = Object.keys(INSERT_COLUMNS) as InsertColumn[];
  * whose request id is already in the ledger (or being inserted by a concurrent transaction, which this waits for)
  * are skipped by ON CONFLICT DO NOTHING.
  *
- * The rows travel as one array per column (`unnest`), so the statement has 23 parameters at any batch size: no
+ * The rows travel as one array per column (`unnest`), so the statement has one parameter per column at any batch size: no
  * 65,535-parameter limit, one plan, and faster than VALUES. (A plain INSERT filtered by an anti-join, retried with
  * ON CONFLICT only on a race, measured slower than ON CONFLICT itself; see docs/BENCHMARKS.md.) Rows are inserted
  * in the order given; callers sort them by request id so that concurrent writers take the unique index's locks in

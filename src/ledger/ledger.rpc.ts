@@ -11,7 +11,7 @@ import type {
 import type { IngestEventsResponse, IngestSummary as ProtoIngestSummary, TrackEventsResponse } from "../../gen/costtracking/v1/ledger.js";
 import { ValidationError, Violations } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { formatMoney } from "../money.js";
+import { formatMoney, MAX_MONEY_SCALE, parseMoney } from "../money.js";
 import { instantFromProto, priceRefToProto, statusFromProto, usageShapeFromProto } from "../rpc/convert.js";
 import { clientStreaming, unary } from "../rpc/handlers.js";
 import { IDENTIFIER_PATTERN, durationMs, identifier, text } from "../validation.js";
@@ -35,7 +35,19 @@ export function apiCallFromProto(request: TrackApiCallRequest, violations: Viola
     durationMs: durationMs(request.durationMs, "duration_ms", violations),
     status: statusFromProto(request.status, "status", violations),
     errorMessage: text(request.errorMessage, "error_message", 2000, violations),
+    recordedCostUsd: recordedCost(request.recordedCostUsd, violations),
   };
+}
+
+/** The optional recorded_cost_usd: a non-negative decimal string, exact. */
+function recordedCost(value: string, violations: Violations): string | undefined {
+  if (value === "") return undefined;
+  const money = parseMoney(value);
+  if (!money || (money.decimalPlaces() ?? 0) > MAX_MONEY_SCALE) {
+    violations.add("recorded_cost_usd", `must be a non-negative decimal string such as "0.000150" with at most ${MAX_MONEY_SCALE} decimal places, got "${value.slice(0, 40)}"`);
+    return undefined;
+  }
+  return formatMoney(money);
 }
 
 /** Validates a TrackAgentExecutionRequest into a NewAgentExecution. */

@@ -83,6 +83,7 @@ export class LedgerService {
     const { row, quote } = await this.prepareApiCall(call, "");
     const outcome = await this.writeOne(row);
     if (outcome.status === "inserted") {
+      if (call.recordedCostUsd) return { eventId: row.id, duplicate: false, cost: new Money(call.recordedCostUsd), price: undefined };
       return quote.priced
         ? { eventId: row.id, duplicate: false, cost: quote.cost, price: quote.price }
         : { eventId: row.id, duplicate: false, cost: undefined, price: undefined };
@@ -208,7 +209,10 @@ export class LedgerService {
   /** Checks an API call's time, prices it at that time and builds its row. Throws ValidationError. */
   private async prepareApiCall(call: NewApiCall, fieldPrefix: string): Promise<{ row: NewLedgerEventRow; quote: Quote }> {
     const occurredAt = this.eventTime(call.callTime, `${fieldPrefix}call_time`);
-    const quote = await this.pricing.quote(call.model, call.provider, call.usage, occurredAt);
+    // A recorded cost (history imported as it was billed) replaces the catalog price: no price reference, and
+    // cost_source says where the cost came from.
+    const recorded = call.recordedCostUsd;
+    const quote: Quote = recorded ? { priced: false } : await this.pricing.quote(call.model, call.provider, call.usage, occurredAt);
     const eventId = newEventId(this.options.clock.now().getTime());
     const row: NewLedgerEventRow = {
       id: eventId,
@@ -231,11 +235,12 @@ export class LedgerService {
       cache_write_input_tokens: call.usage.cacheWriteInputTokens.toString(),
       output_tokens: call.usage.outputTokens.toString(),
       reasoning_output_tokens: call.usage.reasoningOutputTokens.toString(),
-      cost_usd: quote.priced ? formatMoney(quote.cost) : null,
+      cost_usd: recorded ? recorded : quote.priced ? formatMoney(quote.cost) : null,
       price_id: quote.priced ? quote.price.id : null,
       duration_ms: call.durationMs.toString(),
       status: call.status,
       error_message: call.errorMessage ?? null,
+      cost_source: recorded ? "recorded" : null,
     };
     return { row, quote };
   }

@@ -51,6 +51,7 @@ import {
   SetBudgetRequest,
   SetBudgetResponse,
 } from "./budget.js";
+import { ExportEventsRequest, ExportEventsResponse } from "./export.js";
 import {
   EventStatus,
   eventStatusFromJSON,
@@ -188,6 +189,13 @@ export interface TrackApiCallRequest {
   status: EventStatus;
   /** The error, when the call failed. Optional; at most 2,000 characters. */
   errorMessage: string;
+  /**
+   * The call's cost as billed by the caller's own accounting, in USD as a decimal string ("0.000150"), used
+   * instead of the catalog price: for importing history (the old service's cost_logs) whose cost must be kept
+   * as it was billed. Optional; empty means the service prices the call itself. Such an event is stored with this
+   * cost, no price reference, and cost_source "recorded", so it is always told apart from a catalog-priced one.
+   */
+  recordedCostUsd: string;
 }
 
 /** TrackApiCallResponse says how an API call was recorded. */
@@ -742,6 +750,7 @@ function createBaseTrackApiCallRequest(): TrackApiCallRequest {
     durationMs: "0",
     status: 0,
     errorMessage: "",
+    recordedCostUsd: "",
   };
 }
 
@@ -800,6 +809,9 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     }
     if (message.errorMessage !== "") {
       writer.uint32(114).string(message.errorMessage);
+    }
+    if (message.recordedCostUsd !== "") {
+      writer.uint32(154).string(message.recordedCostUsd);
     }
     return writer;
   },
@@ -961,6 +973,14 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
             message.errorMessage = reader.string();
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.recordedCostUsd = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1041,6 +1061,11 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
         : isSet(object.error_message)
         ? globalThis.String(object.error_message)
         : "",
+      recordedCostUsd: isSet(object.recordedCostUsd)
+        ? globalThis.String(object.recordedCostUsd)
+        : isSet(object.recorded_cost_usd)
+        ? globalThis.String(object.recorded_cost_usd)
+        : "",
     };
   },
 
@@ -1100,6 +1125,9 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     if (message.errorMessage !== "") {
       obj.errorMessage = message.errorMessage;
     }
+    if (message.recordedCostUsd !== "") {
+      obj.recordedCostUsd = message.recordedCostUsd;
+    }
     return obj;
   },
 
@@ -1136,6 +1164,7 @@ export const TrackApiCallRequest: MessageFns<TrackApiCallRequest> = {
     message.durationMs = object.durationMs ?? "0";
     message.status = object.status ?? 0;
     message.errorMessage = object.errorMessage ?? "";
+    message.recordedCostUsd = object.recordedCostUsd ?? "";
     return message;
   },
 };
@@ -3152,6 +3181,21 @@ export const CostTrackingServiceService = {
     responseSerialize: (value: WatchStatsResponse): Buffer => Buffer.from(WatchStatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchStatsResponse => WatchStatsResponse.decode(value),
   },
+  /**
+   * Streams the ledger's events that match a filter, in time order, in chunks, read with a keyset cursor so that
+   * an export of millions of events runs in constant memory on both ends. For backups, audits and moving events
+   * between ledgers (costctl export / costctl import jsonl).
+   */
+  exportEvents: {
+    path: "/costtracking.v1.CostTrackingService/ExportEvents" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportEventsRequest): Buffer => Buffer.from(ExportEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportEventsRequest => ExportEventsRequest.decode(value),
+    responseSerialize: (value: ExportEventsResponse): Buffer =>
+      Buffer.from(ExportEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportEventsResponse => ExportEventsResponse.decode(value),
+  },
 } as const;
 
 export interface CostTrackingServiceServer extends UntypedServiceImplementation {
@@ -3267,6 +3311,12 @@ export interface CostTrackingServiceServer extends UntypedServiceImplementation 
    * when the server shuts down or loses its database (reconnect with backoff: the typed client does).
    */
   watchStats: handleServerStreamingCall<WatchStatsRequest, WatchStatsResponse>;
+  /**
+   * Streams the ledger's events that match a filter, in time order, in chunks, read with a keyset cursor so that
+   * an export of millions of events runs in constant memory on both ends. For backups, audits and moving events
+   * between ledgers (costctl export / costctl import jsonl).
+   */
+  exportEvents: handleServerStreamingCall<ExportEventsRequest, ExportEventsResponse>;
 }
 
 export interface CostTrackingServiceClient extends Client {
@@ -3682,6 +3732,20 @@ export interface CostTrackingServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchStatsResponse>;
+  /**
+   * Streams the ledger's events that match a filter, in time order, in chunks, read with a keyset cursor so that
+   * an export of millions of events runs in constant memory on both ends. For backups, audits and moving events
+   * between ledgers (costctl export / costctl import jsonl).
+   */
+  exportEvents(
+    request: ExportEventsRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportEventsResponse>;
+  exportEvents(
+    request: ExportEventsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportEventsResponse>;
 }
 
 export const CostTrackingServiceClient = makeGenericClientConstructor(
