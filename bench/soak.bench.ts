@@ -4,6 +4,7 @@
 // soak section of docs/BENCHMARKS.md. Runs the server as its own process on the local PostgreSQL, in a database of
 // its own that it drops at the end.
 import { spawn } from "node:child_process";
+import { setMaxListeners } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import pg from "pg";
 import { CostTracker, createCostTrackingClient, EventStatus, WatchGroupBy } from "../client/index.js";
@@ -70,6 +71,7 @@ console.log(`capacity ~${Math.round(capacity)} events/s; soaking at ${rate}/s fo
 
 // 20 monitors, half grouped, all reading.
 const abort = new AbortController();
+setMaxListeners(MONITORS * 2, abort.signal); // every monitor listens on the one signal
 let snapshots = 0;
 const monitors = Array.from({ length: MONITORS }, (_, m) =>
   (async () => {
