@@ -35,7 +35,7 @@ import {
 import { unary } from "../rpc/handlers.js";
 import type { Instant } from "../time.js";
 import { identifier } from "../validation.js";
-import type { AggregationService, Share } from "./aggregation.service.js";
+import type { AggregationService, Share, Stats } from "./aggregation.service.js";
 import { localDate } from "./calendar.js";
 import type { DashboardService, SummaryPeriod, Trend } from "./dashboard.service.js";
 import {
@@ -290,25 +290,32 @@ export function aggregationRpc(
       const timeZone = timeZoneFromProto(request.timeZone, "time_zone", violations);
       violations.throwIfAny();
       const stats = await aggregation.getStats(filter, period, timeZone);
-      const calls = BigInt(stats.totals.callCount);
-      const succeeded = BigInt(stats.succeeded_call_count);
       return {
         ...optionalInstant("startTime", stats.startTime),
         ...optionalInstant("endTime", stats.endTime),
-        totals: totalsToProto(stats.totals),
-        succeededCallCount: stats.succeeded_call_count,
-        failedCallCount: stats.failed_call_count,
-        cancelledCallCount: stats.cancelled_call_count,
-        // A rate is a ratio, not money: a double is the right type here.
-        successRatePercent: calls === 0n ? 0 : Number((succeeded * 1_000_000n) / calls) / 10_000,
-        averageCallDurationMs: ms(stats.average_call_duration_ms),
-        p50CallDurationMs: ms(stats.p50_call_duration_ms),
-        p95CallDurationMs: ms(stats.p95_call_duration_ms),
-        agentExecutionCount: stats.agent_execution_count,
-        failedAgentExecutionCount: stats.failed_agent_execution_count,
-        averageAgentExecutionDurationMs: ms(stats.average_agent_execution_duration_ms),
-        p95AgentExecutionDurationMs: ms(stats.p95_agent_execution_duration_ms),
+        ...statsToProto(stats),
       };
     }),
+  };
+}
+
+/** The figures of GetStats, shared with WatchStats snapshots so that the two always answer alike. */
+export function statsToProto(stats: Stats): Omit<GetStatsResponse, "startTime" | "endTime"> {
+  const calls = BigInt(stats.totals.callCount);
+  const succeeded = BigInt(stats.succeeded_call_count);
+  return {
+    totals: totalsToProto(stats.totals),
+    succeededCallCount: stats.succeeded_call_count,
+    failedCallCount: stats.failed_call_count,
+    cancelledCallCount: stats.cancelled_call_count,
+    // A rate is a ratio, not money: a double is the right type here.
+    successRatePercent: calls === 0n ? 0 : Number((succeeded * 1_000_000n) / calls) / 10_000,
+    averageCallDurationMs: ms(stats.average_call_duration_ms),
+    p50CallDurationMs: ms(stats.p50_call_duration_ms),
+    p95CallDurationMs: ms(stats.p95_call_duration_ms),
+    agentExecutionCount: stats.agent_execution_count,
+    failedAgentExecutionCount: stats.failed_agent_execution_count,
+    averageAgentExecutionDurationMs: ms(stats.average_agent_execution_duration_ms),
+    p95AgentExecutionDurationMs: ms(stats.p95_agent_execution_duration_ms),
   };
 }

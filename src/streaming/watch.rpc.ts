@@ -7,13 +7,11 @@ import {
   WatchBudgetThreshold,
   WatchGroupBy,
   type WatchBudget,
-  type WatchStats,
   type WatchStatsRequest,
   type WatchStatsResponse,
 } from "../../gen/costtracking/v1/watch.js";
 import type { Dimension } from "../aggregation/event-filter.js";
-import { periodFromProto } from "../aggregation/aggregation.rpc.js";
-import type { Stats } from "../aggregation/aggregation.service.js";
+import { periodFromProto, statsToProto } from "../aggregation/aggregation.rpc.js";
 import { ServerShuttingDownError, Violations } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { filterFromProto, instantToProto, timeZoneFromProto, totalsToProto } from "../rpc/convert.js";
@@ -101,29 +99,6 @@ export function watchQueryFromProto(request: WatchStatsRequest): WatchQuery {
     groupLimit: request.groupLimit || WATCH_LIMITS.defaultGroupLimit,
     minIntervalMs,
     heartbeatMs,
-  };
-}
-
-/** A mean or percentile in milliseconds: null (no rows) is 0. */
-const ms = (value: string | number | null) => (value === null ? 0 : Number(value));
-
-/** The statistics as GetStats answers them (see aggregation.rpc.ts), so the two can be compared field by field. */
-export function statsToProto(stats: Stats): WatchStats {
-  const calls = BigInt(stats.totals.callCount);
-  const succeeded = BigInt(stats.succeeded_call_count);
-  return {
-    totals: totalsToProto(stats.totals),
-    succeededCallCount: stats.succeeded_call_count,
-    failedCallCount: stats.failed_call_count,
-    cancelledCallCount: stats.cancelled_call_count,
-    successRatePercent: calls === 0n ? 0 : Number((succeeded * 1_000_000n) / calls) / 10_000,
-    averageCallDurationMs: ms(stats.average_call_duration_ms),
-    p50CallDurationMs: ms(stats.p50_call_duration_ms),
-    p95CallDurationMs: ms(stats.p95_call_duration_ms),
-    agentExecutionCount: stats.agent_execution_count,
-    failedAgentExecutionCount: stats.failed_agent_execution_count,
-    averageAgentExecutionDurationMs: ms(stats.average_agent_execution_duration_ms),
-    p95AgentExecutionDurationMs: ms(stats.p95_agent_execution_duration_ms),
   };
 }
 
