@@ -18,20 +18,7 @@ export function unary<Req, Res>(
   logger: Logger,
   handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
-  return (call, callback: sendUnaryData<Res>) => {
-    const started = performance.now();
-    handler(call.request, call).then(
-      (response) => {
-        logger.debug("request", { method, code: "OK", ms: Math.round(performance.now() - started) });
-        callback(null, response);
-      },
-      (thrown: unknown) => {
-        const error = toGrpcError(thrown);
-        logFailure(logger, method, error.code, thrown, performance.now() - started);
-        callback(error);
-      },
-    );
-  };
+  return (call, callback) => answer(method, logger, () => handler(call.request, call), callback);
 }
 
 /**
@@ -43,20 +30,23 @@ export function clientStreaming<Req, Res>(
   logger: Logger,
   handler: (call: ServerReadableStream<Req, Res>) => Promise<Res>,
 ): handleClientStreamingCall<Req, Res> {
-  return (call, callback: sendUnaryData<Res>) => {
-    const started = performance.now();
-    handler(call).then(
-      (response) => {
-        logger.debug("request", { method, code: "OK", ms: Math.round(performance.now() - started) });
-        callback(null, response);
-      },
-      (thrown: unknown) => {
-        const error = toGrpcError(thrown);
-        logFailure(logger, method, error.code, thrown, performance.now() - started);
-        callback(error);
-      },
-    );
-  };
+  return (call, callback) => answer(method, logger, () => handler(call), callback);
+}
+
+/** Runs a handler and sends its one answer: the response, or the error mapped by toGrpcError; logs either. */
+function answer<Res>(method: string, logger: Logger, run: () => Promise<Res>, callback: sendUnaryData<Res>): void {
+  const started = performance.now();
+  run().then(
+    (response) => {
+      logger.debug("request", { method, code: "OK", ms: Math.round(performance.now() - started) });
+      callback(null, response);
+    },
+    (thrown: unknown) => {
+      const error = toGrpcError(thrown);
+      logFailure(logger, method, error.code, thrown, performance.now() - started);
+      callback(error);
+    },
+  );
 }
 
 /** Logs a failed request: client errors at warn, server faults at error with their cause. */
