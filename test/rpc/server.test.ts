@@ -1,7 +1,8 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EventStatus } from "../../client/index.js";
+import { startServerProcess } from "../support/server-process.js";
 import { startTestService, type TestService } from "../support/service.js";
 
 const run = promisify(execFile);
@@ -54,26 +55,11 @@ describe("the server process", () => {
 
   it("serves on the embedded database and stops cleanly on SIGTERM", async () => {
     const dataDir = `/tmp/costtracking-sigterm-${process.pid}`;
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, LISTEN_ADDRESS: "127.0.0.1:0", DATA_DIR: dataDir, DATABASE_URL: "" },
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 60_000);
-      child.stderr.on("data", () => {
-        if (stderr.includes('"serving"')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    expect(stderr).toContain('"engine":"pglite"');
-    child.kill("SIGTERM");
-    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
-    expect(code).toBe(0);
-    expect(stderr).toContain('"stopped"');
+    const server = await startServerProcess({ DATA_DIR: dataDir });
+    expect(server.log()).toContain('"engine":"pglite"');
+    server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+    expect(server.log()).toContain('"stopped"');
     await run("rm", ["-rf", dataDir]);
   });
 });

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { sql } from "kysely";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createCostTrackingClient, EventStatus, type CostTrackingClient, type DeepPartial, type TrackApiCallRequest } from "../../client/index.js";
@@ -9,6 +8,7 @@ import { startService, type RunningService } from "../../src/server.js";
 import { LISTENER_APPLICATION_NAME } from "../../src/streaming/change-feed.js";
 import { ENGINES } from "../support/database.js";
 import { eventually, Monitor } from "../support/monitor.js";
+import { startServerProcess } from "../support/server-process.js";
 import { startTestService, type TestService } from "../support/service.js";
 
 const FAST = { minInterval: { seconds: "0", nanos: 100_000_000 } };
@@ -27,28 +27,6 @@ async function trackSequentially(client: CostTrackingClient, from: number, count
   return total;
 }
 
-/** Starts `npm start` as a separate server process on a database; resolves with its port once it serves. */
-async function startServerProcess(databaseUrl: string): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const child = spawn("node_modules/.bin/tsx", ["src/main.ts"], {
-    env: { ...process.env, LISTEN_ADDRESS: "127.0.0.1:0", DATABASE_URL: databaseUrl, REFLECTION: "off", SHUTDOWN_GRACE_SECONDS: "5" },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server process did not start: ${stderr}`)), 60_000);
-    child.on("exit", (code) => reject(new Error(`server process exited with ${code}: ${stderr}`)));
-    child.stderr!.on("data", () => {
-      const line = stderr.split("\n").find((l) => l.includes('"serving"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
-      }
-    });
-  });
-  return { child, port, stderr: () => stderr };
-}
-
 describe.skipIf(!ENGINES.includes("postgres"))("WatchStats across replicas on PostgreSQL", () => {
   let a: TestService;
   beforeAll(async () => {
@@ -61,8 +39,8 @@ describe.skipIf(!ENGINES.includes("postgres"))("WatchStats across replicas on Po
 
   it("shows calls tracked through server A to a monitor on server B, a separate process on the same database", async () => {
     // given: server B as its own process, and a monitor on it
-    const b = await startServerProcess(a.database.url!);
-    const clientB = createCostTrackingClient(`127.0.0.1:${b.port}`);
+    const b = await startServerProcess({ DATABASE_URL: a.database.url!, REFLECTION: "off", SHUTDOWN_GRACE_SECONDS: "5" });
+    const clientB = createCostTrackingClient(b.address);
     const monitor = new Monitor(clientB, { filter: { taskId: "replicas" }, period: "all", ...FAST });
     try {
       await monitor.until((m) => m.snapshots.length === 1, "the first snapshot from B");
@@ -76,9 +54,9 @@ describe.skipIf(!ENGINES.includes("postgres"))("WatchStats across replicas on Po
       await monitor.stop();
       clientB.close();
       b.child.kill("SIGTERM");
-      await new Promise((resolve) => b.child.on("exit", resolve));
+      await b.exited;
     }
-    expect(b.stderr()).toContain('"stopped"');
+    expect(b.log()).toContain('"stopped"');
   });
 
   it("survives the loss of its LISTEN connection: it reconnects, and the next snapshot is correct", async () => {
