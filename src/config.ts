@@ -58,6 +58,12 @@ export interface Config {
   readonly rollupFoldIntervalMs: number;
   /** How long a WatchStats stream's buffer may stay full (unread) before it is ended, from WATCH_STALL_SECONDS. */
   readonly watchStallSeconds: number;
+  /**
+   * How many whole months before the current one the ledger keeps, from LEDGER_RETENTION_MONTHS; 0 (the default)
+   * keeps every month. With 12, on 2026-12-03 the ledger keeps 2025-12-01 onwards: older month partitions are
+   * dropped (their sums stay in the rollups) and events dated before that are refused.
+   */
+  readonly ledgerRetentionMonths: number;
 }
 
 export const DEFAULT_CONFIG: Config = Object.freeze({
@@ -78,6 +84,7 @@ export const DEFAULT_CONFIG: Config = Object.freeze({
   priceCatalogMaxStalenessMs: 1000,
   rollupFoldIntervalMs: 1000,
   watchStallSeconds: 30,
+  ledgerRetentionMonths: 0,
 });
 
 /** True for addresses only this machine can reach. */
@@ -187,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     priceCatalogMaxStalenessMs: integer("PRICE_CATALOG_MAX_STALENESS_MS", DEFAULT_CONFIG.priceCatalogMaxStalenessMs, 0, 3_600_000),
     rollupFoldIntervalMs: integer("ROLLUP_FOLD_INTERVAL_MS", DEFAULT_CONFIG.rollupFoldIntervalMs, 0, 3_600_000),
     watchStallSeconds: integer("WATCH_STALL_SECONDS", DEFAULT_CONFIG.watchStallSeconds, 1, 3600),
+    ledgerRetentionMonths: integer("LEDGER_RETENTION_MONTHS", DEFAULT_CONFIG.ledgerRetentionMonths, 0, 1200),
   });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -9,6 +9,7 @@ import { accessInterceptor } from "./access/access.rpc.js";
 import { isLoopbackAddress, type Config } from "./config.js";
 import { DashboardService } from "./aggregation/dashboard.service.js";
 import { RollupFolder } from "./aggregation/rollup-folder.js";
+import { LedgerMaintenance } from "./ledger/ledger-maintenance.js";
 import { budgetRpc } from "./budgets/budget.rpc.js";
 import { BudgetService } from "./budgets/budget.service.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
@@ -39,6 +40,8 @@ export interface RunningService {
   readonly database: DatabaseHandle;
   /** The live-monitoring streams (their load, for operators and tests). */
   readonly watches: WatchService;
+  /** The ledger's partitions and retention, looked after hourly (tests run a pass at will). */
+  readonly maintenance: LedgerMaintenance;
   /**
    * Stops gracefully: health turns NOT_SERVING first, new calls are refused, in-flight calls get up to the grace
    * period to finish (then are cancelled), and the database is closed last.
@@ -78,7 +81,11 @@ export function createImplementation(
     maxConcurrentWrites: database.engine === "postgres" ? 2 : 1,
     onCommitted: (rows) => streaming.eventsCommitted(committedEventsOf(rows)),
   });
-  const ledger = new LedgerService(database.db, pricing, writer, { maxClockSkewSeconds: config.maxClockSkewSeconds, clock });
+  const ledger = new LedgerService(database.db, pricing, writer, {
+    maxClockSkewSeconds: config.maxClockSkewSeconds,
+    retentionMonths: config.ledgerRetentionMonths,
+    clock,
+  });
   const aggregation = new AggregationService(database.db, clock, { useRollups: config.rollupFoldIntervalMs > 0 });
   return {
     ...pricingRpc({ pricing, catalog, estimates }, clock, logger),
@@ -98,8 +105,11 @@ export async function startService(options: StartOptions): Promise<RunningServic
     options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const ownsDatabase = options.database === undefined;
   let streaming: Streaming;
+  const maintenance = new LedgerMaintenance(database.db, { retentionMonths: config.ledgerRetentionMonths, clock, logger });
   try {
     await migrateToLatest(database.db);
+    // The partitions of this month and the next ones exist before the first event (and retention is applied).
+    await maintenance.runOnce();
     streaming = await startStreaming(database, config, logger, clock);
   } catch (error) {
     if (ownsDatabase) await database.close();
@@ -148,6 +158,7 @@ export async function startService(options: StartOptions): Promise<RunningServic
   }
   const folder = config.rollupFoldIntervalMs > 0 ? new RollupFolder(database.db, config.rollupFoldIntervalMs, logger) : undefined;
   folder?.start();
+  maintenance.start();
 
   let closing: Promise<void> | undefined;
   const close = () =>
@@ -170,8 +181,9 @@ export async function startService(options: StartOptions): Promise<RunningServic
       await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, 250))]);
       server.forceShutdown();
       await folder?.stop();
+      await maintenance.stop();
       if (ownsDatabase) await database.close();
       logger.info("stopped");
     })());
-  return { port, database, watches: streaming.watches, close };
+  return { port, database, watches: streaming.watches, maintenance, close };
 }

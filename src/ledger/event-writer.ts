@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import { findStoredEvents, insertNewEvents, type NewLedgerEventRow, type StoredEventRow } from "./ledger.repository.js";
+import { LedgerPartitions } from "./partitions.js";
 
 /** How one row fared: stored now, already stored with the same content, or its request id taken by other content. */
 export type WriteOutcome =
@@ -57,6 +58,7 @@ export class EventWriter {
   private queue: Pending[] = [];
   private writing = 0;
   private scheduled = false;
+  private readonly partitions: LedgerPartitions;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -65,6 +67,7 @@ export class EventWriter {
     this.maxBatchRows = options.maxBatchRows ?? 2_000;
     this.maxWaitMs = options.maxWaitMs ?? 0;
     this.maxConcurrentWrites = options.maxConcurrentWrites ?? 1;
+    this.partitions = new LedgerPartitions(db);
   }
 
   /**
@@ -198,12 +201,20 @@ export class EventWriter {
     }
   }
 
+  /**
+   * Makes sure each row's month has its partition, then inserts. Run again on a deadlock or serialization failure,
+   * and when a partition this process believed in is gone (another process's retention dropped it): the partitions
+   * are read again first.
+   */
   private async insertWithRetry(rows: NewLedgerEventRow[]): Promise<Set<string>> {
     for (let attempt = 1; ; attempt++) {
       try {
+        await this.partitions.ensureFor(rows.map((r) => String(r.occurred_at)));
         return await insertNewEvents(this.db, rows);
       } catch (error) {
-        if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has(sqlState(error) ?? "")) throw error;
+        const missingPartition = isMissingPartition(error);
+        if (missingPartition) this.partitions.forget();
+        if (attempt >= MAX_ATTEMPTS || !(missingPartition || RETRYABLE.has(sqlState(error) ?? ""))) throw error;
       }
     }
   }
@@ -230,6 +241,11 @@ function storedOf(row: NewLedgerEventRow): StoredEventRow {
 function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | undefined)?.code;
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** 23514 with this message: no partition of the ledger holds the row's occurred_at. */
+function isMissingPartition(error: unknown): boolean {
+  return sqlState(error) === "23514" && /no partition of relation/.test((error as Error).message);
 }
 
 /** Data exceptions (class 22) and integrity violations other than the unique key we rely on (class 23). */

@@ -35,15 +35,18 @@ type InsertColumn = keyof typeof INSERT_COLUMNS;
 const COLUMN_NAMES = Object.keys(INSERT_COLUMNS) as InsertColumn[];
 
 /**
- * Inserts events whose request id is new, in one statement, and returns the request ids that were inserted. Rows
- * whose request id is already in the ledger (or being inserted by a concurrent transaction, which this waits for)
- * are skipped by ON CONFLICT DO NOTHING.
+ * Inserts events whose request id is new, in one statement, and returns the request ids that were inserted. The
+ * statement first claims each request id in ledger_request_key (the ledger's one cross-partition unique key); rows
+ * whose id is already claimed (or being claimed by a concurrent transaction, which this waits for) are skipped by
+ * ON CONFLICT DO NOTHING, and only the rows whose claim succeeded are inserted into the partitioned ledger. One
+ * statement, so a claim never outlives a failed insert.
  *
  * The rows travel as one array per column (`unnest`), so the statement has one parameter per column at any batch size: no
  * 65,535-parameter limit, one plan, and faster than VALUES. (A plain INSERT filtered by an anti-join, retried with
- * ON CONFLICT only on a race, measured slower than ON CONFLICT itself; see docs/BENCHMARKS.md.) Rows are inserted
+ * ON CONFLICT only on a race, measured slower than ON CONFLICT itself; see docs/BENCHMARKS.md.) Rows are claimed
  * in the order given; callers sort them by request id so that concurrent writers take the unique index's locks in
- * the same order and never deadlock, and send each request id at most once per call.
+ * the same order and never deadlock, and send each request id at most once per call. Every row's month must have
+ * its partition (src/ledger/partitions.ts).
  */
 export async function insertNewEvents(db: Db, rows: readonly NewLedgerEventRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
@@ -54,10 +57,18 @@ export async function insertNewEvents(db: Db, rows: readonly NewLedgerEventRow[]
     });
     return sql`${values}::${sql.raw(INSERT_COLUMNS[column])}[]`;
   });
+  const columns = sql.join(COLUMN_NAMES.map((c) => sql.ref(c)));
   const result = await sql<{ request_id: string }>`
-    insert into ledger_event (${sql.join(COLUMN_NAMES.map((c) => sql.ref(c)))})
-    select * from unnest(${sql.join(arrays)})
-    on conflict (request_id) do nothing
+    with incoming as (
+      select * from unnest(${sql.join(arrays)}) as incoming(${columns})
+    ), claimed as (
+      insert into ledger_request_key (request_id, occurred_at)
+      select request_id, occurred_at from incoming
+      on conflict (request_id) do nothing
+      returning request_id
+    )
+    insert into ledger_event (${columns})
+    select incoming.* from incoming join claimed using (request_id)
     returning request_id`.execute(db);
   return new Set(result.rows.map((r) => r.request_id));
 }
@@ -77,7 +88,9 @@ export interface StoredEventRow {
 export async function findStoredEvents(db: Db, requestIds: readonly string[]): Promise<StoredEventRow[]> {
   if (requestIds.length === 0) return [];
   const result = await sql<StoredEventRow>`
-    select id, request_id, content_hash, kind, cost_usd, price_id, agent_execution_id
-    from ledger_event where request_id = any(${[...requestIds]}::text[])`.execute(db);
+    select e.id, e.request_id, e.content_hash, e.kind, e.cost_usd, e.price_id, e.agent_execution_id
+    from ledger_request_key k
+    join ledger_event e on e.request_id = k.request_id and e.occurred_at = k.occurred_at
+    where k.request_id = any(${[...requestIds]}::text[])`.execute(db);
   return result.rows;
 }

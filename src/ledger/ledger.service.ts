@@ -7,6 +7,7 @@ import { findPriceById } from "../pricing/price-catalog.repository.js";
 import type { PricingService, Quote } from "../pricing/pricing.service.js";
 import { instantFromDate, millisOfInstant, type Clock, type Instant } from "../time.js";
 import { newEventId } from "./event-id.js";
+import { retentionHorizon } from "./partitions.js";
 import type { EventWriter, WriteOutcome } from "./event-writer.js";
 import {
   contentHash,
@@ -36,6 +37,8 @@ export interface TrackedAgentExecution {
 export interface LedgerServiceOptions {
   /** How far in the future an event time may lie. */
   maxClockSkewSeconds: number;
+  /** LEDGER_RETENTION_MONTHS: events dated before the retention horizon are refused; 0 keeps every month. */
+  retentionMonths?: number;
   clock: Clock;
 }
 
@@ -297,6 +300,15 @@ export class LedgerService {
       );
     }
     if (given < EARLIEST_EVENT_TIME) violations.add(field, "must not be before 1970-01-01T00:00:00Z");
+    const retentionMonths = this.options.retentionMonths ?? 0;
+    if (retentionMonths > 0) {
+      // The ledger no longer keeps that month (its partition is dropped, its sums live on in the rollups): storing
+      // the event would count it in raw answers but not in the month's sums, or recreate a dropped month.
+      const horizon = retentionHorizon(now, retentionMonths);
+      if (given < horizon) {
+        violations.add(field, `is before the retention horizon ${horizon} (LEDGER_RETENTION_MONTHS=${retentionMonths}); events that old are no longer kept`);
+      }
+    }
     violations.throwIfAny();
     return given;
   }
