@@ -196,6 +196,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     watchStallSeconds: integer("WATCH_STALL_SECONDS", DEFAULT_CONFIG.watchStallSeconds, 1, 3600),
     ledgerRetentionMonths: integer("LEDGER_RETENTION_MONTHS", DEFAULT_CONFIG.ledgerRetentionMonths, 0, 1200),
   });
+  if (config.ledgerRetentionMonths > 0 && config.rollupFoldIntervalMs === 0) {
+    // Retention keeps a dropped month's sums only in the rollups; without them the month would vanish from answers.
+    problems.push("LEDGER_RETENTION_MONTHS needs the rollups: ROLLUP_FOLD_INTERVAL_MS must not be 0");
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
