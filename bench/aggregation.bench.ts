@@ -8,7 +8,7 @@
  * Environment: BENCH_POSTGRES_URL (an admin URL; default postgres://postgres@127.0.0.1:5432/postgres),
  * BENCH_SIZES (default "1000000,10000000"), BENCH_RUNS (default 15). The databases it creates are dropped at the end.
  */
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql, type Kysely } from "kysely";
@@ -62,9 +62,17 @@ async function p50(fn: () => Promise<unknown>, runs: number): Promise<number> {
  * 3% failed. `batch` keeps ids and request ids unique across calls. Events of a later batch interleave in time with
  * the earlier ones, so for the rollups they are late events.
  */
-async function generate(db: Kysely<Database>, batch: number, count: number): Promise<void> {
+async function generate(db: Kysely<Database>, batch: number, count: number, schema: "partitioned" | "unpartitioned" = "partitioned"): Promise<void> {
   const start = new Date(Date.parse(NOW) - 90 * DAY_MS).toISOString();
+  // The partitioned ledger (the current schema) needs each month's partition, and each event's request key.
+  if (schema === "partitioned") {
+    await sql`select ledger_event_ensure_partition(m) from generate_series(${start}::timestamptz, ${NOW}::timestamptz + interval '1 month', interval '1 month') as m`.execute(db);
+  }
+  const claimKeys = schema === "partitioned"
+    ? sql`insert into ledger_request_key (request_id, occurred_at) select request_id, occurred_at from inserted`
+    : sql`select count(*) from inserted`;
   await sql`
+    with inserted as (
     insert into ledger_event (id, request_id, content_hash, kind, occurred_at, task_id, agent_id, user_id, operation,
       model, provider, input_tokens, output_tokens, cost_usd, duration_ms, status)
     select lpad(to_hex(${batch}::bigint * 100000000000 + g), 32, '0')::uuid,
@@ -79,7 +87,9 @@ async function generate(db: Kysely<Database>, batch: number, count: number): Pro
                     (array['research', 'outline', 'draft', 'assess', 'refine', 'finalize'])[1 + floor(random() * 6)::int] as phase,
                     floor(random() * 20)::int as model, 100 + floor(random() * 4000)::int as input,
                     floor(random() * 1000)::int as output, random() < 0.02 as unpriced, random() < 0.03 as failed,
-                    floor(random() * 3000)::int as duration, g as dependency) as r`.execute(db);
+                    floor(random() * 3000)::int as duration, g as dependency) as r
+    returning request_id, occurred_at)
+    ${claimKeys}`.execute(db);
 }
 
 /** The same four questions as plain GROUP BYs over the raw ledger, with the same totals columns. */
@@ -167,8 +177,14 @@ async function measureQuestions(dbName: string, events: number): Promise<Row[]> 
 async function measureIngestionCost(): Promise<{ plain: number; withRollups: number }> {
   const dir = await mkdtemp(join(tmpdir(), "bench-migrations-"));
   try {
+    // Both unpartitioned (the schema this measurement was made for): without and with the rollups migration.
+    const withRollupsDir = join(dir, "with-rollups");
+    await mkdir(withRollupsDir);
     for (const file of ["20261203T140000Z_create_ledger.sql", "20261203T140100Z_seed_launch_prices.sql"]) {
       await copyFile(join(MIGRATIONS_DIR, file), join(dir, file));
+    }
+    for (const file of (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith(".sql") && f < "20261203T170000Z")) {
+      await copyFile(join(MIGRATIONS_DIR, file), join(withRollupsDir, file));
     }
     const names = { plain: "ct_bench_ingest_plain", withRollups: "ct_bench_ingest_rollups" } as const;
     const handles: Record<string, Kysely<Database>> = {};
@@ -176,7 +192,7 @@ async function measureIngestionCost(): Promise<{ plain: number; withRollups: num
       await admin(`drop database if exists ${name} with (force)`);
       await admin(`create database ${name}`);
       const handle = await openDatabase({ databaseUrl: urlOf(name), maxConnections: 1 });
-      await migrateToLatest(handle.db, kind === "plain" ? dir : undefined);
+      await migrateToLatest(handle.db, kind === "plain" ? dir : withRollupsDir);
       handles[kind] = handle.db;
     }
     const elapsed = { plain: 0, withRollups: 0 };
@@ -184,7 +200,7 @@ async function measureIngestionCost(): Promise<{ plain: number; withRollups: num
     let batch = 1;
     for (let round = 0; round < 4; round++) {
       for (const kind of ["plain", "withRollups"] as const) {
-        for (let i = 0; i < batches; i++) elapsed[kind] += await timeIt(() => generate(handles[kind]!, batch++, 1000));
+        for (let i = 0; i < batches; i++) elapsed[kind] += await timeIt(() => generate(handles[kind]!, batch++, 1000, "unpartitioned"));
       }
     }
     const rows = 4 * batches * 1000;
