@@ -26,6 +26,16 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ PRICE_CATALOG_MAX_STALENESS_MS: "soon" })).toThrow(/PRICE_CATALOG_MAX_STALENESS_MS/);
   });
 
+  it("reads the retention horizon, refuses a bad one, and refuses retention without the rollups that keep old sums", () => {
+    expect(loadConfig({}).ledgerRetentionMonths).toBe(0);
+    expect(loadConfig({ LEDGER_RETENTION_MONTHS: "13" }).ledgerRetentionMonths).toBe(13);
+    expect(() => loadConfig({ LEDGER_RETENTION_MONTHS: "-1" })).toThrow(/LEDGER_RETENTION_MONTHS="-1" must be a whole number/);
+    expect(() => loadConfig({ LEDGER_RETENTION_MONTHS: "a year" })).toThrow(/LEDGER_RETENTION_MONTHS/);
+    expect(() => loadConfig({ LEDGER_RETENTION_MONTHS: "12", ROLLUP_FOLD_INTERVAL_MS: "0" })).toThrow(
+      /LEDGER_RETENTION_MONTHS needs the rollups: ROLLUP_FOLD_INTERVAL_MS must not be 0/,
+    );
+  });
+
   it("reports every bad value at once", () => {
     let error: unknown;
     try {
