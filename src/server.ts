@@ -108,8 +108,8 @@ export async function startService(options: StartOptions): Promise<RunningServic
   const maintenance = new LedgerMaintenance(database.db, { retentionMonths: config.ledgerRetentionMonths, clock, logger });
   try {
     await migrateToLatest(database.db);
-    // The partitions of this month and the next ones exist before the first event (and retention is applied).
-    await maintenance.runOnce();
+    // The partitions of this month and the next ones exist before the first event; retention runs in the background.
+    await maintenance.createMonthsAhead();
     streaming = await startStreaming(database, config, logger, clock);
   } catch (error) {
     if (ownsDatabase) await database.close();

@@ -45,13 +45,18 @@ export class LedgerMaintenance {
     private readonly options: LedgerMaintenanceOptions,
   ) {}
 
-  /** One pass: creates the months ahead, then applies retention. Returns what retention dropped. */
-  async runOnce(): Promise<RetentionReport> {
-    const now = this.options.clock.now();
-    const current = monthOf(now.toISOString());
+  /** Creates the partitions of this month and the next MONTHS_AHEAD (quick: done before the server serves). */
+  async createMonthsAhead(): Promise<void> {
+    const current = monthOf(this.options.clock.now().toISOString());
     const ahead: Month[] = [];
     for (let offset = 0; offset <= MONTHS_AHEAD; offset++) ahead.push(addMonths(current, offset));
     await createPartitions(this.db, ahead);
+  }
+
+  /** One pass: creates the months ahead, then applies retention. Returns what retention dropped. */
+  async runOnce(): Promise<RetentionReport> {
+    await this.createMonthsAhead();
+    const now = this.options.clock.now();
     if (this.options.retentionMonths === 0) return { droppedMonths: [], deferredMonths: [] };
     const horizon = retentionHorizon(new Date(now.getTime() - DROP_GRACE_MS), this.options.retentionMonths);
     const report = await dropExpiredPartitions(this.db, horizon);
@@ -61,7 +66,7 @@ export class LedgerMaintenance {
     return report;
   }
 
-  /** Runs a pass every interval (the first one is the caller's: `runOnce` before serving). */
+  /** Runs a pass now, in the background (retention may take a while), and then every interval. */
   start(): void {
     const tick = () => {
       if (this.stopped) return;
@@ -76,7 +81,7 @@ export class LedgerMaintenance {
           if (!this.stopped) this.timer = setTimeout(tick, this.options.intervalMs ?? MAINTENANCE_INTERVAL_MS);
         });
     };
-    this.timer = setTimeout(tick, this.options.intervalMs ?? MAINTENANCE_INTERVAL_MS);
+    this.timer = setTimeout(tick, 0);
   }
 
   /** Stops the timer and waits for a pass in progress to end. */

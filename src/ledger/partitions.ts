@@ -128,15 +128,16 @@ export async function dropExpiredPartitions(db: Kysely<Database>, horizon: Insta
       continue;
     }
     await deleteRequestKeysOf(db, partition);
-    await db.transaction().execute(async (trx) => {
+    const dropped = await db.transaction().execute(async (trx) => {
       await sql`set local lock_timeout = '5s'`.execute(trx);
       await sql`select pg_advisory_xact_lock(7310420152)`.execute(trx);
       const { rows: found } = await sql<{ r: string | null }>`select to_regclass(${partition})::text as r`.execute(trx);
-      if (found[0]?.r == null) return; // another process dropped it meanwhile
+      if (found[0]?.r == null) return false; // another process dropped it meanwhile
       await sql`alter table ledger_event detach partition ${sql.table(partition)}`.execute(trx);
       await sql`drop table ${sql.table(partition)}`.execute(trx);
+      return true;
     });
-    report.droppedMonths.push(month);
+    if (dropped) report.droppedMonths.push(month);
   }
   return report;
 }
