@@ -5,7 +5,7 @@ import type { Clock } from "../time.js";
 import {
   addMonths,
   createPartitions,
-  dropExpiredPartitions,
+  applyRetention,
   monthOf,
   MONTHS_AHEAD,
   retentionHorizon,
@@ -59,7 +59,7 @@ export class LedgerMaintenance {
     const now = this.options.clock.now();
     if (this.options.retentionMonths === 0) return { droppedMonths: [], deferredMonths: [] };
     const horizon = retentionHorizon(new Date(now.getTime() - DROP_GRACE_MS), this.options.retentionMonths);
-    const report = await dropExpiredPartitions(this.db, horizon);
+    const report = await applyRetention(this.db, horizon);
     if (report.droppedMonths.length > 0 || report.deferredMonths.length > 0) {
       this.options.logger.info("ledger retention", { horizon, dropped: report.droppedMonths, deferred: report.deferredMonths });
     }

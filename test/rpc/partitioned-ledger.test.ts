@@ -10,7 +10,8 @@ import { migrateToLatest, SqlFileMigrationProvider } from "../../src/db/migrator
 import type { Database } from "../../src/db/schema.js";
 import { EventWriter } from "../../src/ledger/event-writer.js";
 import type { NewLedgerEventRow } from "../../src/ledger/ledger.repository.js";
-import { addMonths, listPartitions, monthOf } from "../../src/ledger/partitions.js";
+import { addMonths, detachExpiredPartitions, listPartitions, monthOf } from "../../src/ledger/partitions.js";
+import type { Instant } from "../../src/time.js";
 import { ENGINES } from "../support/database.js";
 import { adminQuery, databaseUrl } from "../support/postgres-admin.js";
 import { fixedClock, startTestService, type TestService } from "../support/service.js";
@@ -190,6 +191,34 @@ describe("ledger retention at a month's turn", () => {
       expect((await t.service.maintenance.runOnce()).droppedMonths).toEqual([]);
       clock.set("2026-11-02T00:00:00Z");
       expect((await t.service.maintenance.runOnce()).droppedMonths).toEqual(["2026-09"]);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe.each(ENGINES)("ledger retention interrupted on %s", (engine) => {
+  it("takes a month out of the ledger at once, and a later pass removes its keys and table if the first stopped", async () => {
+    const clock = fixedClock("2026-05-10T12:00:00Z");
+    const t = await startTestService(engine, { clock, config: { ledgerRetentionMonths: 1 } });
+    try {
+      await t.client.trackApiCall(call("apr-1", "2026-04-10T12:00:00Z", "1"));
+      await t.client.trackApiCall(call("may-1", "2026-05-10T12:00:00Z", "2"));
+      clock.set("2026-06-02T12:00:00Z"); // horizon 2026-05-01: April goes
+      // when: a pass detaches April, and stops there (as if the process died)
+      expect(await detachExpiredPartitions(t.database.db, "2026-05-01T00:00:00.000000Z" as Instant)).toEqual({
+        droppedMonths: ["2026-04"],
+        deferredMonths: [],
+      });
+      // then: April is out of the ledger, its table and key are still there
+      expect(await listPartitions(t.database.db)).not.toContain("2026-04");
+      expect(await count(t.database.db, "ledger_event")).toBe(1);
+      expect(await count(t.database.db, "ledger_request_key")).toBe(2);
+      // and the next pass finishes the job
+      await t.service.maintenance.runOnce();
+      expect(await count(t.database.db, "ledger_request_key")).toBe(1);
+      const leftover = await sql<{ r: string | null }>`select to_regclass('ledger_event_2026_04')::text as r`.execute(t.database.db);
+      expect(leftover.rows[0]!.r).toBeNull();
     } finally {
       await t.close();
     }
