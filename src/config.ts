@@ -15,6 +15,15 @@ export interface Config {
   readonly listenAddress: string;
   /** PostgreSQL connection URL, from DATABASE_URL; undefined selects the embedded PGlite database. */
   readonly databaseUrl: string | undefined;
+  /**
+   * A read-only PostgreSQL connection URL (a hot-standby streaming replica of DATABASE_URL), from
+   * READ_DATABASE_URL; only allowed with DATABASE_URL. When set, the questions (aggregations, statistics, the
+   * dashboard, budget status, exports, estimates from history) and the WatchStats snapshots are read from it, with
+   * its lag shown in the statistics; every write, the price catalog, budget management, the rollup folding, the
+   * migrations and the change feed (LISTEN) stay on DATABASE_URL. Undefined: everything uses DATABASE_URL.
+   * See docs/SCALING.md.
+   */
+  readonly readDatabaseUrl: string | undefined;
   /** Directory of the embedded database, from DATA_DIR. */
   readonly dataDir: string;
   /** From LOG_LEVEL. Requests are logged at debug, failures at warn or error. */
@@ -69,6 +78,7 @@ export interface Config {
 export const DEFAULT_CONFIG: Config = Object.freeze({
   listenAddress: "0.0.0.0:50051",
   databaseUrl: undefined,
+  readDatabaseUrl: undefined,
   dataDir: "./data",
   logLevel: "info",
   maxClockSkewSeconds: 300,
@@ -127,6 +137,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push(`DATABASE_URL must start with postgres:// or postgresql://`);
   }
+  const readDatabaseUrl = text("READ_DATABASE_URL");
+  if (readDatabaseUrl !== undefined) {
+    if (!/^postgres(ql)?:\/\//.test(readDatabaseUrl)) {
+      problems.push(`READ_DATABASE_URL must start with postgres:// or postgresql://`);
+    } else if (databaseUrl === undefined) {
+      problems.push(
+        "READ_DATABASE_URL needs DATABASE_URL: a read replica serves a PostgreSQL primary, not the embedded database",
+      );
+    }
+  }
 
   const logLevel = (text("LOG_LEVEL") ?? DEFAULT_CONFIG.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL="${logLevel}" must be one of ${LOG_LEVELS.join(", ")}`);
@@ -179,6 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = Object.freeze({
     listenAddress,
     databaseUrl,
+    readDatabaseUrl,
     dataDir: text("DATA_DIR") ?? DEFAULT_CONFIG.dataDir,
     logLevel,
     maxClockSkewSeconds: integer("MAX_CLOCK_SKEW_SECONDS", DEFAULT_CONFIG.maxClockSkewSeconds, 0, 31_536_000),

@@ -36,6 +36,19 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads READ_DATABASE_URL beside DATABASE_URL", () => {
+    const config = loadConfig({ DATABASE_URL: "postgres://u@primary:5432/d", READ_DATABASE_URL: "postgresql://u@replica:5432/d" });
+    expect(config).toMatchObject({ databaseUrl: "postgres://u@primary:5432/d", readDatabaseUrl: "postgresql://u@replica:5432/d" });
+    expect(loadConfig({ DATABASE_URL: "postgres://u@primary:5432/d" }).readDatabaseUrl).toBeUndefined();
+  });
+
+  it("refuses READ_DATABASE_URL without DATABASE_URL, and one that is not a postgres URL", () => {
+    expect(() => loadConfig({ READ_DATABASE_URL: "postgres://u@replica:5432/d" })).toThrow(/READ_DATABASE_URL needs DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: "postgres://u@primary/d", READ_DATABASE_URL: "mysql://replica/d" })).toThrow(
+      /READ_DATABASE_URL must start with postgres:\/\//,
+    );
+  });
+
   it("reports every bad value at once", () => {
     let error: unknown;
     try {
