@@ -3,6 +3,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { Duration } from "../../google/protobuf/duration.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { EventStatus, eventStatusFromJSON, eventStatusToJSON } from "./ledger.js";
 
@@ -175,6 +176,33 @@ export interface GroupTotals {
   key: string;
   /** The totals of the events with that value. */
   totals?: CostTotals | undefined;
+}
+
+/**
+ * ReadReplicaStatus says how far behind its primary the read replica that answered was. It is present only when
+ * the answer was read from a read replica (the server's READ_DATABASE_URL); an answer read from the primary has
+ * none. Both figures are measured on the replica just before it answered, against the primary's WAL position
+ * read just before that, so the answer holds at least every change committed lag_bytes of WAL earlier.
+ */
+export interface ReadReplicaStatus {
+  /**
+   * How old the replica's data was: 0 when lag_bytes is 0, else the time since the primary committed the last
+   * transaction the replica has replayed (the replica's now() - pg_last_xact_replay_timestamp()), never negative.
+   * Absent when the replica has replayed no transaction since it started, so the age is unknown.
+   */
+  replayLag?:
+    | Duration
+    | undefined;
+  /**
+   * How many bytes of write-ahead log the replica had still to replay: the primary's pg_current_wal_lsn() minus the
+   * replica's pg_last_wal_replay_lsn() (pg_wal_lsn_diff), never negative. 0: the replica had caught up.
+   */
+  lagBytes: string;
+  /**
+   * Whether the read database is a hot standby in recovery (pg_is_in_recovery()). false (for example a promoted
+   * replica, or a primary given as READ_DATABASE_URL): no lag can be measured, and replay_lag and lag_bytes are 0.
+   */
+  standby: boolean;
 }
 
 /** PeriodTotals is the totals of one time bucket. */
@@ -1004,6 +1032,117 @@ export const GroupTotals: MessageFns<GroupTotals> = {
     message.totals = (object.totals !== undefined && object.totals !== null)
       ? CostTotals.fromPartial(object.totals)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseReadReplicaStatus(): ReadReplicaStatus {
+  return { replayLag: undefined, lagBytes: "0", standby: false };
+}
+
+export const ReadReplicaStatus: MessageFns<ReadReplicaStatus> = {
+  encode(message: ReadReplicaStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.replayLag !== undefined) {
+      Duration.encode(message.replayLag, writer.uint32(10).fork()).join();
+    }
+    if (message.lagBytes !== "0") {
+      writer.uint32(16).int64(message.lagBytes);
+    }
+    if (message.standby !== false) {
+      writer.uint32(24).bool(message.standby);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReadReplicaStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReadReplicaStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.replayLag = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.lagBytes = reader.int64().toString();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.standby = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReadReplicaStatus {
+    return {
+      replayLag: isSet(object.replayLag)
+        ? Duration.fromJSON(object.replayLag)
+        : isSet(object.replay_lag)
+        ? Duration.fromJSON(object.replay_lag)
+        : undefined,
+      lagBytes: isSet(object.lagBytes)
+        ? globalThis.String(object.lagBytes)
+        : isSet(object.lag_bytes)
+        ? globalThis.String(object.lag_bytes)
+        : "0",
+      standby: isSet(object.standby) ? globalThis.Boolean(object.standby) : false,
+    };
+  },
+
+  toJSON(message: ReadReplicaStatus): unknown {
+    const obj: any = {};
+    if (message.replayLag !== undefined) {
+      obj.replayLag = Duration.toJSON(message.replayLag);
+    }
+    if (message.lagBytes !== "0") {
+      obj.lagBytes = message.lagBytes;
+    }
+    if (message.standby !== false) {
+      obj.standby = message.standby;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReadReplicaStatus>, I>>(base?: I): ReadReplicaStatus {
+    return ReadReplicaStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReadReplicaStatus>, I>>(object: I): ReadReplicaStatus {
+    const message = createBaseReadReplicaStatus();
+    message.replayLag = (object.replayLag !== undefined && object.replayLag !== null)
+      ? Duration.fromPartial(object.replayLag)
+      : undefined;
+    message.lagBytes = object.lagBytes ?? "0";
+    message.standby = object.standby ?? false;
     return message;
   },
 };

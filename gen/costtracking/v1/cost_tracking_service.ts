@@ -37,6 +37,7 @@ import {
   GetProviderBreakdownResponse,
   GroupTotals,
   PeriodTotals,
+  ReadReplicaStatus,
   TimeWindow,
   timeWindowFromJSON,
   timeWindowToJSON,
@@ -359,6 +360,12 @@ export interface GetStatsResponse {
   averageAgentExecutionDurationMs: number;
   /** The 95th percentile duration of the agent executions in milliseconds. */
   p95AgentExecutionDurationMs: number;
+  /**
+   * How far behind the primary the read replica that answered was; absent when the answer was read from the
+   * primary (no READ_DATABASE_URL). A read replica answers with the data it has replayed: figures may trail
+   * writes by this lag.
+   */
+  readReplica?: ReadReplicaStatus | undefined;
 }
 
 /**
@@ -2288,6 +2295,7 @@ function createBaseGetStatsResponse(): GetStatsResponse {
     failedAgentExecutionCount: "0",
     averageAgentExecutionDurationMs: 0,
     p95AgentExecutionDurationMs: 0,
+    readReplica: undefined,
   };
 }
 
@@ -2334,6 +2342,9 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     }
     if (message.p95AgentExecutionDurationMs !== 0) {
       writer.uint32(113).double(message.p95AgentExecutionDurationMs);
+    }
+    if (message.readReplica !== undefined) {
+      ReadReplicaStatus.encode(message.readReplica, writer.uint32(122).fork()).join();
     }
     return writer;
   },
@@ -2463,6 +2474,14 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
             message.p95AgentExecutionDurationMs = reader.double();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.readReplica = ReadReplicaStatus.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2543,6 +2562,11 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
         : isSet(object.p95_agent_execution_duration_ms)
         ? globalThis.Number(object.p95_agent_execution_duration_ms)
         : 0,
+      readReplica: isSet(object.readReplica)
+        ? ReadReplicaStatus.fromJSON(object.readReplica)
+        : isSet(object.read_replica)
+        ? ReadReplicaStatus.fromJSON(object.read_replica)
+        : undefined,
     };
   },
 
@@ -2590,6 +2614,9 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     if (message.p95AgentExecutionDurationMs !== 0) {
       obj.p95AgentExecutionDurationMs = floatToJson(message.p95AgentExecutionDurationMs);
     }
+    if (message.readReplica !== undefined) {
+      obj.readReplica = ReadReplicaStatus.toJSON(message.readReplica);
+    }
     return obj;
   },
 
@@ -2618,6 +2645,9 @@ export const GetStatsResponse: MessageFns<GetStatsResponse> = {
     message.failedAgentExecutionCount = object.failedAgentExecutionCount ?? "0";
     message.averageAgentExecutionDurationMs = object.averageAgentExecutionDurationMs ?? 0;
     message.p95AgentExecutionDurationMs = object.p95AgentExecutionDurationMs ?? 0;
+    message.readReplica = (object.readReplica !== undefined && object.readReplica !== null)
+      ? ReadReplicaStatus.fromPartial(object.readReplica)
+      : undefined;
     return message;
   },
 };

@@ -5,7 +5,7 @@
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Duration } from "../../google/protobuf/duration.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
-import { CostTotals, EventFilter, GroupTotals } from "./aggregation.js";
+import { CostTotals, EventFilter, GroupTotals, ReadReplicaStatus } from "./aggregation.js";
 
 export const protobufPackage = "costtracking.v1";
 
@@ -361,6 +361,13 @@ export interface WatchStats {
   averageAgentExecutionDurationMs: number;
   /** The 95th percentile duration of the agent executions in milliseconds. */
   p95AgentExecutionDurationMs: number;
+  /**
+   * How far behind the primary the read replica that computed this snapshot was, measured against the primary's
+   * WAL position when the change that woke the watch was heard; absent when snapshots are read from the primary
+   * (no READ_DATABASE_URL). Before computing, the server waits (up to 2 s) for the replica to replay that change,
+   * so this is 0 unless the replica lags further behind; when it catches up a new snapshot follows.
+   */
+  readReplica?: ReadReplicaStatus | undefined;
 }
 
 /** WatchHeartbeat keeps an idle stream alive. */
@@ -974,6 +981,7 @@ function createBaseWatchStats(): WatchStats {
     failedAgentExecutionCount: "0",
     averageAgentExecutionDurationMs: 0,
     p95AgentExecutionDurationMs: 0,
+    readReplica: undefined,
   };
 }
 
@@ -1014,6 +1022,9 @@ export const WatchStats: MessageFns<WatchStats> = {
     }
     if (message.p95AgentExecutionDurationMs !== 0) {
       writer.uint32(97).double(message.p95AgentExecutionDurationMs);
+    }
+    if (message.readReplica !== undefined) {
+      ReadReplicaStatus.encode(message.readReplica, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -1127,6 +1138,14 @@ export const WatchStats: MessageFns<WatchStats> = {
             message.p95AgentExecutionDurationMs = reader.double();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.readReplica = ReadReplicaStatus.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1197,6 +1216,11 @@ export const WatchStats: MessageFns<WatchStats> = {
         : isSet(object.p95_agent_execution_duration_ms)
         ? globalThis.Number(object.p95_agent_execution_duration_ms)
         : 0,
+      readReplica: isSet(object.readReplica)
+        ? ReadReplicaStatus.fromJSON(object.readReplica)
+        : isSet(object.read_replica)
+        ? ReadReplicaStatus.fromJSON(object.read_replica)
+        : undefined,
     };
   },
 
@@ -1238,6 +1262,9 @@ export const WatchStats: MessageFns<WatchStats> = {
     if (message.p95AgentExecutionDurationMs !== 0) {
       obj.p95AgentExecutionDurationMs = floatToJson(message.p95AgentExecutionDurationMs);
     }
+    if (message.readReplica !== undefined) {
+      obj.readReplica = ReadReplicaStatus.toJSON(message.readReplica);
+    }
     return obj;
   },
 
@@ -1260,6 +1287,9 @@ export const WatchStats: MessageFns<WatchStats> = {
     message.failedAgentExecutionCount = object.failedAgentExecutionCount ?? "0";
     message.averageAgentExecutionDurationMs = object.averageAgentExecutionDurationMs ?? 0;
     message.p95AgentExecutionDurationMs = object.p95AgentExecutionDurationMs ?? 0;
+    message.readReplica = (object.readReplica !== undefined && object.readReplica !== null)
+      ? ReadReplicaStatus.fromPartial(object.readReplica)
+      : undefined;
     return message;
   },
 };
