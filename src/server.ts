@@ -14,6 +14,7 @@ import { budgetRpc } from "./budgets/budget.rpc.js";
 import { BudgetService } from "./budgets/budget.service.js";
 import { openDatabase, type DatabaseHandle } from "./db/database.js";
 import { migrateToLatest } from "./db/migrator.js";
+import { databaseRoutes, isHotStandby, type DatabaseRoutes } from "./db/read-replica.js";
 import { EventWriter } from "./ledger/event-writer.js";
 import { exportRpc } from "./ledger/export.rpc.js";
 import { ledgerRpc } from "./ledger/ledger.rpc.js";
@@ -37,7 +38,10 @@ export const SERVICE_NAME = "costtracking.v1.CostTrackingService";
 export interface RunningService {
   /** The port actually bound (useful with port 0). */
   readonly port: number;
+  /** The primary: every write. */
   readonly database: DatabaseHandle;
+  /** The read replica (READ_DATABASE_URL) that answers the questions; undefined when the primary answers them. */
+  readonly readDatabase: DatabaseHandle | undefined;
   /** The live-monitoring streams (their load, for operators and tests). */
   readonly watches: WatchService;
   /** The ledger's partitions and retention, looked after hourly (tests run a pass at will). */
@@ -55,6 +59,11 @@ export interface StartOptions {
   clock?: Clock;
   /** An already open database (tests share one); otherwise one is opened from the config, and closed on close(). */
   database?: DatabaseHandle;
+  /**
+   * An already open read replica of `database`; otherwise one is opened from config.readDatabaseUrl when set (and
+   * closed on close()).
+   */
+  readDatabase?: DatabaseHandle;
 }
 
 /** TLS (optionally mutual) when configured, else plaintext. */
@@ -64,37 +73,66 @@ function serverCredentials(config: Config): ServerCredentials {
   return ServerCredentials.createSsl(clientCa ?? null, [{ cert_chain: cert, private_key: key }], clientCa !== undefined);
 }
 
-/** Builds the one service implementation from its domains. */
+/**
+ * Builds the one service implementation from its domains. Each service gets `writes` (the primary) or `reads` (the
+ * read replica when READ_DATABASE_URL is set, else the primary too): this is where a query's database is chosen
+ * (see DatabaseRoutes; the watches' choice is in streaming.ts).
+ */
 export function createImplementation(
-  database: DatabaseHandle,
+  routes: DatabaseRoutes,
   config: Config,
   logger: Logger,
   clock: Clock,
   streaming: Streaming,
 ): CostTrackingServiceServer {
-  const priceCatalog = new PriceCatalogCache(database.db, { maxStalenessMs: config.priceCatalogMaxStalenessMs });
+  const writes = routes.writes.db;
+  const reads = routes.reads.db;
+
+  // On the primary: everything that writes, or must see what was just written. A price applies as soon as it is
+  // upserted, and a retried write must find the event it stored, so pricing and the ledger never read a replica.
+  const priceCatalog = new PriceCatalogCache(writes, { maxStalenessMs: config.priceCatalogMaxStalenessMs });
   const pricing = new PricingService(priceCatalog, { defaultPriceModel: config.defaultPriceModel });
-  const catalog = new PriceCatalogService(database.db, priceCatalog, randomUUID);
-  const estimates = new EstimateService(database.db, pricing);
+  const catalog = new PriceCatalogService(writes, priceCatalog, randomUUID);
   // The one write path of the ledger; what it commits is announced to the monitors of every replica.
-  const writer = new EventWriter(database.db, {
-    maxConcurrentWrites: database.engine === "postgres" ? 2 : 1,
+  const writer = new EventWriter(writes, {
+    maxConcurrentWrites: routes.writes.engine === "postgres" ? 2 : 1,
     onCommitted: (rows) => streaming.eventsCommitted(committedEventsOf(rows)),
   });
-  const ledger = new LedgerService(database.db, pricing, writer, {
+  const ledger = new LedgerService(writes, pricing, writer, {
     maxClockSkewSeconds: config.maxClockSkewSeconds,
     retentionMonths: config.ledgerRetentionMonths,
     clock,
   });
-  const aggregation = new AggregationService(database.db, clock, { useRollups: config.rollupFoldIntervalMs > 0 });
+
+  // On the read database: the read-only questions (they may trail writes by the replica's lag, shown in GetStats).
+  const estimates = new EstimateService(reads, pricing); // its own queries are the history percentiles
+  const aggregation = new AggregationService(reads, clock, { useRollups: config.rollupFoldIntervalMs > 0 });
+  // Budgets are set, listed and deleted on the primary; their status is read with `aggregation`.
+  const budgets = new BudgetService(writes, reads, aggregation);
+
   return {
     ...pricingRpc({ pricing, catalog, estimates }, clock, logger),
     ...ledgerRpc(ledger, logger),
-    ...exportRpc(database.db, logger),
-    ...aggregationRpc(aggregation, new DashboardService(aggregation), logger),
-    ...budgetRpc(new BudgetService(database.db, aggregation), logger),
+    ...exportRpc(reads, logger),
+    ...aggregationRpc(aggregation, new DashboardService(aggregation), logger, routes.replica),
+    ...budgetRpc(budgets, logger),
     ...streaming.rpc,
   };
+}
+
+/** Opens the read replica from the config, and checks it answers (a wrong URL stops the start-up, as DATABASE_URL's does). */
+async function openReadDatabase(config: Config, logger: Logger): Promise<DatabaseHandle | undefined> {
+  if (!config.readDatabaseUrl) return undefined;
+  const readDatabase = await openDatabase({ databaseUrl: config.readDatabaseUrl });
+  try {
+    if (!(await isHotStandby(readDatabase.db))) {
+      logger.warn("READ_DATABASE_URL is not a hot standby (not in recovery): its lag cannot be measured or waited for");
+    }
+  } catch (error) {
+    await readDatabase.close();
+    throw error;
+  }
+  return readDatabase;
 }
 
 /** Opens and migrates the database, then serves the API, health and reflection on config.listenAddress. */
@@ -104,17 +142,28 @@ export async function startService(options: StartOptions): Promise<RunningServic
   const database =
     options.database ?? (await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir }));
   const ownsDatabase = options.database === undefined;
+  const ownsReadDatabase = options.readDatabase === undefined;
+  let readDatabase: DatabaseHandle | undefined;
   let streaming: Streaming;
   const maintenance = new LedgerMaintenance(database.db, { retentionMonths: config.ledgerRetentionMonths, clock, logger });
+  let routes: DatabaseRoutes;
   try {
+    // Migrations run on the primary; a streaming replica receives them through its WAL.
     await migrateToLatest(database.db);
     // The partitions of this month and the next ones exist before the first event; retention runs in the background.
     await maintenance.createMonthsAhead();
-    streaming = await startStreaming(database, config, logger, clock);
+    readDatabase = options.readDatabase ?? (await openReadDatabase(config, logger));
+    routes = databaseRoutes(database, readDatabase);
+    streaming = await startStreaming(routes, config, logger, clock);
   } catch (error) {
+    if (ownsReadDatabase) await readDatabase?.close();
     if (ownsDatabase) await database.close();
     throw error;
   }
+  const closeDatabases = async () => {
+    if (ownsReadDatabase) await readDatabase?.close();
+    if (ownsDatabase) await database.close();
+  };
 
   const policy = new AccessPolicy({
     tokens: config.authTokens,
@@ -129,7 +178,7 @@ export async function startService(options: StartOptions): Promise<RunningServic
   });
   server.addService(
     withTolerantDeserializers(CostTrackingServiceService),
-    createImplementation(database, config, logger, clock, streaming),
+    createImplementation(routes, config, logger, clock, streaming),
   );
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
@@ -142,13 +191,14 @@ export async function startService(options: StartOptions): Promise<RunningServic
   ).catch(async (error: unknown) => {
     server.forceShutdown();
     await streaming.close();
-    if (ownsDatabase) await database.close();
+    await closeDatabases();
     throw error;
   });
   logger.info("serving", {
     address: config.listenAddress,
     port,
     engine: database.engine,
+    readReplica: readDatabase !== undefined,
     dataDir: database.engine === "pglite" ? config.dataDir : undefined,
     authentication: policy.authenticationEnabled,
     tls: config.tls ? (config.tls.clientCa ? "mutual" : "server") : "off",
@@ -182,8 +232,8 @@ export async function startService(options: StartOptions): Promise<RunningServic
       server.forceShutdown();
       await folder?.stop();
       await maintenance.stop();
-      if (ownsDatabase) await database.close();
+      await closeDatabases();
       logger.info("stopped");
     })());
-  return { port, database, watches: streaming.watches, maintenance, close };
+  return { port, database, readDatabase, watches: streaming.watches, maintenance, close };
 }

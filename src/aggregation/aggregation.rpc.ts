@@ -23,11 +23,13 @@ import type {
   GetStatsRequest,
   GetStatsResponse,
 } from "../../gen/costtracking/v1/cost_tracking_service.js";
+import type { ReadReplica, ReplicaStatus } from "../db/read-replica.js";
 import { Violations } from "../errors.js";
 import type { Logger } from "../logger.js";
 import {
   filterFromProto,
   instantToProto,
+  replicaStatusToProto,
   timeZoneFromProto,
   totalsToProto,
   windowFromProto,
@@ -109,10 +111,15 @@ type AggregationMethods =
   | "getCostSummary"
   | "getCostHistory";
 
+/**
+ * The questions' RPCs. `aggregation` and `dashboard` read from the read database; `replica`, set when that is a
+ * read replica, measures its lag for GetStats.
+ */
 export function aggregationRpc(
   aggregation: AggregationService,
   dashboard: DashboardService,
   logger: Logger,
+  replica?: ReadReplica,
 ): Pick<CostTrackingServiceServer, AggregationMethods> {
   /** Per-value totals of one dimension, for AggregateByAgent and AggregateByUser. */
   const aggregateBy = async (
@@ -289,18 +296,23 @@ export function aggregationRpc(
       const period = periodFromProto(request.period, "period", violations);
       const timeZone = timeZoneFromProto(request.timeZone, "time_zone", violations);
       violations.throwIfAny();
+      // Measured before the answer is read, so the answer is at least as fresh as the lag it shows.
+      const readReplica = replica && (await replica.measure());
       const stats = await aggregation.getStats(filter, period, timeZone);
       return {
         ...optionalInstant("startTime", stats.startTime),
         ...optionalInstant("endTime", stats.endTime),
-        ...statsToProto(stats),
+        ...statsToProto(stats, readReplica),
       };
     }),
   };
 }
 
-/** The figures of GetStats, shared with WatchStats snapshots so that the two always answer alike. */
-export function statsToProto(stats: Stats): Omit<GetStatsResponse, "startTime" | "endTime"> {
+/**
+ * The figures of GetStats, shared with WatchStats snapshots so that the two always answer alike; with the read
+ * replica's lag when the figures were read from one.
+ */
+export function statsToProto(stats: Stats, readReplica?: ReplicaStatus): Omit<GetStatsResponse, "startTime" | "endTime"> {
   const calls = BigInt(stats.totals.callCount);
   const succeeded = BigInt(stats.succeeded_call_count);
   return {
@@ -317,5 +329,6 @@ export function statsToProto(stats: Stats): Omit<GetStatsResponse, "startTime" |
     failedAgentExecutionCount: stats.failed_agent_execution_count,
     averageAgentExecutionDurationMs: ms(stats.average_agent_execution_duration_ms),
     p95AgentExecutionDurationMs: ms(stats.p95_agent_execution_duration_ms),
+    ...(readReplica ? { readReplica: replicaStatusToProto(readReplica) } : {}),
   };
 }

@@ -46,28 +46,33 @@ export interface BudgetStatus {
   asOf: Instant;
 }
 
-/** Stores monthly budgets and measures month-to-date spending against them. */
+/**
+ * Stores monthly budgets and measures month-to-date spending against them. Budgets are managed (set, listed,
+ * deleted) on `writes`, the primary; the status (the budget and the spending it is measured against) is read from
+ * `reads` with `aggregation` (the read replica when configured, so it may trail a SetBudget by the replica's lag).
+ */
 export class BudgetService {
   constructor(
-    private readonly db: Kysely<Database>,
+    private readonly writes: Kysely<Database>,
+    private readonly reads: Kysely<Database>,
     private readonly aggregation: AggregationService,
   ) {}
 
   setBudget(scope: BudgetScope, monthlyLimitUsd: string, timeZone: string): Promise<Budget> {
-    return upsertBudget(this.db, scope, monthlyLimitUsd, timeZone);
+    return upsertBudget(this.writes, scope, monthlyLimitUsd, timeZone);
   }
 
   listBudgets(): Promise<Budget[]> {
-    return listBudgets(this.db);
+    return listBudgets(this.writes);
   }
 
   deleteBudget(scope: BudgetScope): Promise<boolean> {
-    return deleteBudget(this.db, scope);
+    return deleteBudget(this.writes, scope);
   }
 
   /** The scope's stored budget, or the default ($150 over UTC months) when it has none. */
   async budgetOf(scope: BudgetScope): Promise<{ budget: Budget; isDefault: boolean }> {
-    const stored = await findBudget(this.db, scope);
+    const stored = await findBudget(this.reads, scope);
     if (stored) return { budget: stored, isDefault: false };
     return {
       budget: { scope, monthlyLimitUsd: DEFAULT_MONTHLY_BUDGET_USD, timeZone: "UTC", updatedAt: undefined },

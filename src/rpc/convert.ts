@@ -1,6 +1,7 @@
 import {
   CostTotals as ProtoCostTotals,
   EventFilter as ProtoEventFilter,
+  ReadReplicaStatus as ProtoReadReplicaStatus,
   TimeWindow as ProtoTimeWindow,
 } from "../../gen/costtracking/v1/aggregation.js";
 import { EventStatus as ProtoEventStatus } from "../../gen/costtracking/v1/ledger.js";
@@ -19,6 +20,7 @@ import type {
 } from "../../gen/costtracking/v1/usage.js";
 import type { Timestamp } from "../../gen/google/protobuf/timestamp.js";
 import { isKnownTimeZone, type CostTotals, type EventFilter, type TimeWindow } from "../aggregation/event-filter.js";
+import type { ReplicaStatus } from "../db/read-replica.js";
 import type { Violations } from "../errors.js";
 import type { EventStatus } from "../ledger/ledger-event.js";
 import { formatMoney } from "../money.js";
@@ -182,5 +184,17 @@ export function lineItemToProto(item: LineItem): CostLineItem {
     rateUsdPerMillionTokens: formatMoney(item.ratePerMillion),
     amountUsd: formatMoney(item.amount),
     tierRate: item.tierRate,
+  };
+}
+
+/** A read replica's lag; its replay lag as a Duration (absent when unknown). */
+export function replicaStatusToProto(status: ReplicaStatus): ProtoReadReplicaStatus {
+  const micros = status.replayLagMicros === undefined ? undefined : BigInt(status.replayLagMicros);
+  return {
+    ...(micros === undefined
+      ? {}
+      : { replayLag: { seconds: String(micros / 1_000_000n), nanos: Number(micros % 1_000_000n) * 1000 } }),
+    lagBytes: status.lagBytes,
+    standby: status.standby,
   };
 }

@@ -1,6 +1,6 @@
 import type { CostTrackingServiceServer } from "../../gen/costtracking/v1/cost_tracking_service.js";
 import type { Config } from "../config.js";
-import type { DatabaseHandle } from "../db/database.js";
+import type { DatabaseRoutes } from "../db/read-replica.js";
 import type { CommittedEvents } from "../ledger/ledger.service.js";
 import type { Logger } from "../logger.js";
 import type { Clock } from "../time.js";
@@ -22,15 +22,30 @@ export interface Streaming {
   close(): Promise<void>;
 }
 
-export async function startStreaming(database: DatabaseHandle, config: Config, logger: Logger, clock: Clock): Promise<Streaming> {
-  const feed = await openChangeFeed(database, logger);
+/**
+ * The change feed listens (and announces) on the primary: a hot standby refuses LISTEN and does not replicate
+ * NOTIFYs. The snapshots are computed on `routes.reads` (the read replica when configured), after waiting for it
+ * to replay the change that woke them.
+ */
+export async function startStreaming(routes: DatabaseRoutes, config: Config, logger: Logger, clock: Clock): Promise<Streaming> {
+  const feed = await openChangeFeed(routes.writes, logger);
   // Watches follow the budgets stored through SetBudget (or the $150 default of a scope without one).
-  const stored = new BudgetService(database.db, new AggregationService(database.db, clock));
+  const stored = new BudgetService(routes.writes.db, routes.reads.db, new AggregationService(routes.reads.db, clock));
   const budgets: BudgetSource = {
     monthlyBudgetUsd: async (scope) =>
       new Money((await stored.budgetOf(scope.kind === "global" ? { kind: "global", id: "" } : scope)).budget.monthlyLimitUsd),
   };
-  const watches = new WatchService(database.db, feed, { clock, stallMs: config.watchStallSeconds * 1000, budgets });
+  const watches = new WatchService(routes.reads.db, feed, {
+    clock,
+    stallMs: config.watchStallSeconds * 1000,
+    budgets,
+    ...(routes.replica
+      ? {
+          replica: routes.replica,
+          onReplicaError: (error: unknown) => logger.warn("could not check the read replica's progress", { error: String(error) }),
+        }
+      : {}),
+  });
   return {
     eventsCommitted: (events) => feed.publish(events),
     watches,

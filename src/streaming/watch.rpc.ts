@@ -143,7 +143,7 @@ export function updateToProto(update: WatchUpdate): WatchStatsResponse {
           snapshotTime: instantToProto(s.snapshotTime),
           ...(s.stats.startTime ? { startTime: instantToProto(s.stats.startTime) } : {}),
           ...(s.stats.endTime ? { endTime: instantToProto(s.stats.endTime) } : {}),
-          stats: statsToProto(s.stats),
+          stats: statsToProto(s.stats, s.readReplica),
           groups: s.groups.map((g) => ({ key: g.key, totals: totalsToProto(g.totals) })),
           omittedGroupCount: String(s.omittedGroupCount),
           budget: budgetToProto(s.budget),

@@ -1,12 +1,14 @@
 import type { Kysely } from "kysely";
 import { AggregationService, type Stats } from "../aggregation/aggregation.service.js";
 import type { Dimension, EventFilter, GroupTotals, PeriodWord } from "../aggregation/event-filter.js";
+import type { ReadReplica, ReplicaStatus } from "../db/read-replica.js";
 import type { Database } from "../db/schema.js";
 import { ConsumerTooSlowError, ServerShuttingDownError } from "../errors.js";
 import { Money } from "../money.js";
 import { instantFromDate, type Clock, type Instant } from "../time.js";
 import { budgetCrossings, budgetState, defaultBudgets, type BudgetAlert, type BudgetScope, type BudgetSource, type BudgetState } from "./budget.js";
 import type { ChangeFeed, ChangeNotice } from "./change-feed.js";
+import { ReplicaSync } from "./replica-sync.js";
 import { monthBounds } from "./watch.repository.js";
 
 /** The time range a watch counts: the filter's own (fixed), a range word, or a rolling window ending now. */
@@ -43,7 +45,9 @@ export interface WatchAnswer {
   groups: GroupTotals[];
   omittedGroupCount: number;
   budget: BudgetState;
-  /** The figures only (not the times), to tell whether the answer changed. */
+  /** How far behind the primary the read replica was; undefined when the answer was read from the primary. */
+  readReplica: ReplicaStatus | undefined;
+  /** The figures only (not the times, not the replica's lag), to tell whether the answer changed. */
   fingerprint: string;
 }
 
@@ -78,7 +82,19 @@ export interface WatchServiceOptions {
   /** How long a stream's transport buffer may stay full before the stream is ended with RESOURCE_EXHAUSTED. */
   stallMs: number;
   budgets?: BudgetSource;
+  /**
+   * Set when `db` is a read replica: each computation round first waits (bounded) for the replica to replay the
+   * primary's WAL up to where it was when the change was heard, and snapshots carry the replica's lag.
+   */
+  replica?: ReadReplica;
+  /** Reports failures of the background checks of a lagging replica. */
+  onReplicaError?: (error: unknown) => void;
 }
+
+/** How long a computation round waits for the read replica to replay the change that woke it (then computes anyway). */
+export const REPLICA_CATCH_UP_TIMEOUT_MS = 2_000;
+/** How often a replica that is further behind than that is checked, so monitors get the change once it arrives. */
+const REPLICA_CHASE_INTERVAL_MS = 250;
 
 /** Cached answers of ranges that move with time are reused only this fresh, so a new stream never starts stale. */
 const MOVING_RANGE_REUSE_MS = 1_000;
@@ -139,6 +155,7 @@ export class WatchService {
   private readonly unsubscribe: () => void;
   private readonly budgets: BudgetSource;
   private readonly gate = new ComputeGate(COMPUTE_REST_FACTOR);
+  private readonly replicaSync: ReplicaSync | undefined;
   private closed = false;
 
   constructor(
@@ -147,6 +164,15 @@ export class WatchService {
     private readonly options: WatchServiceOptions,
   ) {
     this.budgets = options.budgets ?? defaultBudgets;
+    this.replicaSync =
+      options.replica &&
+      new ReplicaSync(options.replica, {
+        catchUpTimeoutMs: REPLICA_CATCH_UP_TIMEOUT_MS,
+        chaseIntervalMs: REPLICA_CHASE_INTERVAL_MS,
+        // The replica now holds a change some snapshot was computed without: recompute every watch.
+        onCaughtUp: () => this.onNotice({ kind: "resync" }),
+        onError: (error) => options.onReplicaError?.(error),
+      });
     this.unsubscribe = feed.subscribe((notice) => this.onNotice(notice));
   }
 
@@ -181,10 +207,20 @@ export class WatchService {
     return { streams: this.streams.size, topics: this.topics.size };
   }
 
+  /**
+   * On a read replica: the computation rounds that waited for it to replay a change, and how many gave up after
+   * REPLICA_CATCH_UP_TIMEOUT_MS (their snapshots showed the lag; a new one followed once it caught up). Undefined
+   * when snapshots are read from the primary.
+   */
+  get replicaCatchUps(): { rounds: number; timedOut: number } | undefined {
+    return this.replicaSync && { ...this.replicaSync.counts };
+  }
+
   /** Ends every stream (UNAVAILABLE: reconnect elsewhere) and stops listening. */
   close(): void {
     this.closed = true;
     this.unsubscribe();
+    this.replicaSync?.close();
     for (const stream of [...this.streams]) stream.fail(new ServerShuttingDownError("the server is shutting down; reconnect"));
   }
 
@@ -197,12 +233,16 @@ export class WatchService {
     }
   }
 
-  /** The full answer, from one read-only REPEATABLE READ transaction: every figure sees the same events. */
-  private compute(query: WatchQuery): Promise<WatchAnswer> {
-    return this.gate.run(() => this.computeNow(query));
+  /**
+   * The full answer, from one read-only REPEATABLE READ transaction: every figure sees the same events. On a read
+   * replica, not before the replica has replayed the changes heard so far (or the wait's bound has passed).
+   */
+  private async compute(query: WatchQuery): Promise<WatchAnswer> {
+    const caughtUp = this.replicaSync ? await this.replicaSync.catchUp(this.epoch) : undefined;
+    return this.gate.run(() => this.computeNow(query, caughtUp?.primaryLsn));
   }
 
-  private async computeNow(query: WatchQuery): Promise<WatchAnswer> {
+  private async computeNow(query: WatchQuery, primaryLsn: string | undefined): Promise<WatchAnswer> {
     const now = this.options.clock.now();
     const instant = instantFromDate(now);
     const scope = budgetScopeOf(query.filter);
@@ -212,6 +252,9 @@ export class WatchService {
       .setIsolationLevel("repeatable read")
       .setAccessMode("read only")
       .execute(async (trx) => {
+        // First statement, so the lag describes the transaction's own snapshot.
+        const readReplica =
+          this.options.replica && primaryLsn !== undefined ? await this.options.replica.statusAt(trx, primaryLsn) : undefined;
         // One "now" for the whole answer, so the range and the budget month agree.
         const aggregation = new AggregationService(trx, { now: () => new Date(now) });
         const range = await resolveRange(aggregation, query, now);
@@ -237,6 +280,7 @@ export class WatchService {
           groups,
           omittedGroupCount,
           budget: budgetNow,
+          readReplica,
           fingerprint: JSON.stringify([figures, groups, omittedGroupCount, budgetNow]),
         };
       });

@@ -1,4 +1,4 @@
-import type { CostTotals } from "../../../client/index.js";
+import type { CostTotals, GetStatsResponse } from "../../../client/index.js";
 import type { Command } from "../command.js";
 import { FILTER_HELP, FILTER_OPTIONS, filterFromFlags } from "../filter-flags.js";
 import { groupDigits, printJson, table, usd } from "../output.js";
@@ -47,6 +47,17 @@ export const stats: Command = {
       ["agent executions (failed)", `${response.agentExecutionCount} (${response.failedAgentExecutionCount})`],
       ["execution duration avg / p95", `${response.averageAgentExecutionDurationMs} / ${response.p95AgentExecutionDurationMs} ms`],
     ];
+    const replica = readReplicaCell(response.readReplica);
+    if (replica) rows.push(["read replica lag", replica]);
     console.log(table(["", ""], rows).split("\n").slice(2).join("\n"));
   },
 };
+
+/** The lag of the read replica that answered ("0 bytes of WAL, 0 s behind"); undefined when the primary answered. */
+export function readReplicaCell(status: GetStatsResponse["readReplica"]): string | undefined {
+  if (!status) return undefined;
+  if (!status.standby) return "not a standby (lag not measured)";
+  const lag = status.replayLag;
+  const seconds = lag ? (Number(lag.seconds) + lag.nanos / 1e9).toFixed(3) : "unknown";
+  return `${groupDigits(status.lagBytes)} bytes of WAL, ${seconds} s behind`;
+}
