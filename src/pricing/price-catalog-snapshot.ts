@@ -76,9 +76,15 @@ export class PriceCatalogCache {
 
   /** A snapshot that was current at most maxStalenessMs ago (or after the last local invalidation). */
   async snapshot(): Promise<PriceCatalogSnapshot> {
+    // A check in flight is joined, never overtaken: refresh() clears `stale` when it starts, so without this a
+    // lookup made meanwhile (the other events of a batch right after an upsert) would get the snapshot from before.
+    if (this.refreshing) return this.refreshing;
     if (this.current && !this.stale && this.now() - this.checkedAt < this.options.maxStalenessMs) return this.current;
-    this.refreshing ??= this.refresh().finally(() => (this.refreshing = undefined));
-    return this.refreshing;
+    const refreshing = this.refresh().finally(() => {
+      if (this.refreshing === refreshing) this.refreshing = undefined;
+    });
+    this.refreshing = refreshing;
+    return refreshing;
   }
 
   /** Forgets that the snapshot is current: the next lookup checks (and reloads). Called after every local write. */

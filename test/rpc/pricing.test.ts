@@ -482,6 +482,26 @@ describe.each(ENGINES)("pricing engine on %s", (engine) => {
       }
     });
 
+    it("prices every event of a batch sent right after an upsert at the new price (lookups join the check in flight)", async () => {
+      // given a snapshot that knows no price for the model
+      const usage = { inputTokens: "1000000" };
+      expect((await t.client.calculateCost({ model: "batch-model", usage })).unpriced).toBe(true);
+
+      // when its price is upserted, then a batch names it after other models (their lookups run concurrently)
+      await upsert(perMillion("batch-model", "test", "4", "4"));
+      const calls = ["gpt-4o", "o3", "gpt-4o", "batch-model"].map((model, i) => ({
+        requestId: `batch-after-upsert-${i}`,
+        model,
+        usage,
+        status: EventStatus.EVENT_STATUS_SUCCEEDED,
+      }));
+      const { summary } = await t.client.trackEvents({ events: calls.map((apiCall) => ({ apiCall })) });
+      expect(summary?.acceptedCount).toBe("4");
+
+      // then it was stored at the new price (a retry returns the stored event)
+      expect(await t.client.trackApiCall(calls[3]!)).toMatchObject({ duplicate: true, costUsd: "4", unpriced: false });
+    });
+
     it("applies a configured default price to models without one, naming it", async () => {
       const other = await second({ defaultPriceModel: "penny-model" });
       try {
