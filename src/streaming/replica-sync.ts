@@ -25,8 +25,8 @@ export class ReplicaSync {
   private chased: bigint | undefined;
   private chaseTimer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Catch-up rounds run, and how many of them gave up waiting (the replica lagged more than the bound). */
-  readonly counts = { rounds: 0, timedOut: 0 };
+  /** Catch-up rounds started, how many are still waiting, and how many gave up (the replica lagged more than the bound). */
+  readonly counts = { rounds: 0, waiting: 0, timedOut: 0 };
 
   constructor(
     private readonly replica: ReadReplica,
@@ -37,7 +37,9 @@ export class ReplicaSync {
   catchUp(epoch: number): Promise<CatchUp> {
     if (this.round && this.round.epoch >= epoch) return this.round.promise;
     this.counts.rounds++;
-    const promise = this.replica.catchUp(this.options.catchUpTimeoutMs).then((result) => {
+    this.counts.waiting++;
+    const settled = this.replica.catchUp(this.options.catchUpTimeoutMs).finally(() => this.counts.waiting--);
+    const promise = settled.then((result) => {
       if (!result.reached) {
         this.counts.timedOut++;
         this.chase(result.primaryLsn);

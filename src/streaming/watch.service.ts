@@ -208,11 +208,11 @@ export class WatchService {
   }
 
   /**
-   * On a read replica: the computation rounds that waited for it to replay a change, and how many gave up after
-   * REPLICA_CATCH_UP_TIMEOUT_MS (their snapshots showed the lag; a new one followed once it caught up). Undefined
-   * when snapshots are read from the primary.
+   * On a read replica: the computation rounds that waited for it to replay a change, how many are waiting now, and
+   * how many gave up after REPLICA_CATCH_UP_TIMEOUT_MS (their snapshots showed the lag; a new one followed once it
+   * caught up). Undefined when snapshots are read from the primary.
    */
-  get replicaCatchUps(): { rounds: number; timedOut: number } | undefined {
+  get replicaCatchUps(): { rounds: number; waiting: number; timedOut: number } | undefined {
     return this.replicaSync && { ...this.replicaSync.counts };
   }
 

@@ -49,6 +49,29 @@ export async function startPrivatePostgres(extraConfig: string[] = []): Promise<
   chmodSync(dataDir, 0o777);
   const port = await freePort();
   asPostgres(`${BIN}/initdb`, ["-D", `${dataDir}/data`, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
+  return startServerIn(dataDir, port, extraConfig);
+}
+
+/**
+ * Creates and starts a hot-standby streaming replica of a private server, on its own port: a base backup of the
+ * primary (pg_basebackup -R -X stream writes standby.signal and primary_conninfo), started with hot_standby on so
+ * it answers read-only queries while it replays. initdb --auth=trust allows replication connections from
+ * 127.0.0.1, and PostgreSQL 15's defaults (wal_level replica, max_wal_senders 10) allow streaming. The backup
+ * asks for an immediate checkpoint: the default spread one makes pg_basebackup wait about a minute and a half.
+ * Pause and resume its replay with `select pg_wal_replay_pause()` / `pg_wal_replay_resume()` on the replica.
+ */
+export async function startStreamingReplica(primary: PrivatePostgres, extraConfig: string[] = []): Promise<PrivatePostgres> {
+  const dataDir = mkdtempSync(join(tmpdir(), "costtracking-pg-replica-"));
+  chmodSync(dataDir, 0o777);
+  const port = await freePort();
+  asPostgres(`${BIN}/pg_basebackup`, [
+    "-h", "127.0.0.1", "-p", String(primary.port), "-U", "postgres", "-D", `${dataDir}/data`, "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
+  ]);
+  return startServerIn(dataDir, port, ["hot_standby=on", ...extraConfig]);
+}
+
+/** Starts the server whose data directory is `${dataDir}/data` on a port, and returns its handle. */
+function startServerIn(dataDir: string, port: number, extraConfig: string[]): PrivatePostgres {
   const options = ["-p", String(port), "-k", dataDir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", ...extraConfig.flatMap((c) => ["-c", c])];
   const server: PrivatePostgres = {
     port,
