@@ -145,6 +145,9 @@ describe("reads from a streaming read replica (PostgreSQL only: pg_basebackup, h
     expect(answer.readReplica?.standby).toBe(true);
     expect(BigInt(answer.readReplica!.lagBytes)).toBeGreaterThan(0n);
     expect(lagMicros(answer)).toBeGreaterThan(0n);
+    const table = (await run(process.execPath, ["bin/costctl.mjs", "stats", "--period", "all", "--server", `127.0.0.1:${service.port}`])).stdout;
+    expect(table).toMatch(/calls\s+5\n/);
+    expect(table).toMatch(/read replica lag\s+[1-9][\d,]* bytes of WAL, \d+\.\d{3} s behind/);
     const old = { callCount: "5", costUsd: "0.00105" };
     expect((await client.aggregateCosts({ period: "all" })).totals).toMatchObject(old);
     expect((await client.aggregateByTask({ taskId: "task-replica" })).totals).toMatchObject(old);
