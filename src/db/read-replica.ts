@@ -7,9 +7,9 @@ import type { Database } from "./schema.js";
  * streaming.ts hand `writes` or `reads` to each service; nothing else chooses.
  *
  * - `writes`: the primary (DATABASE_URL, or the embedded database). The event writer and its idempotency lookups,
- *   the price catalog (a price must apply as soon as it is upserted), budget management, rollup folding,
- *   migrations and the change feed (LISTEN/NOTIFY: LISTEN is refused on a hot standby and NOTIFYs are not
- *   replicated) stay here: they write, or must see their own writes.
+ *   the price catalog (a price must apply as soon as it is upserted), budget management, rollup folding, partition
+ *   maintenance and retention, migrations and the change feed (LISTEN/NOTIFY: LISTEN is refused on a hot standby
+ *   and NOTIFYs are not replicated) stay here: they write, or must see their own writes.
  * - `reads`: the read replica (READ_DATABASE_URL) when configured, else the primary itself. Every read-only
  *   question: aggregations, statistics, the dashboard, budget status, exports, estimates from history, and the
  *   WatchStats snapshots.
