@@ -42,6 +42,22 @@ export class RequestIdReusedError extends DomainError {
   }
 }
 
+/**
+ * A request id whose event was recorded in a month retention has since dropped: it was counted (its month's sums
+ * live on in the rollups), its details are gone, and it is never recorded again. Maps to ALREADY_EXISTS, reason
+ * REQUEST_ID_PAST_RETENTION.
+ */
+export class RequestIdPastRetentionError extends DomainError {
+  override name = "RequestIdPastRetentionError";
+  readonly reason = "REQUEST_ID_PAST_RETENTION";
+  constructor(requestId: string, occurredAt: string) {
+    super(
+      `request_id: "${requestId}" was already recorded for ${occurredAt}, a month past the retention horizon whose details are no longer kept; it is not recorded again`,
+      { request_id: requestId, occurred_at: occurredAt },
+    );
+  }
+}
+
 /** The database cannot be reached or refused the connection. Maps to UNAVAILABLE; callers may retry. */
 export class UnavailableError extends DomainError {
   override name = "UnavailableError";

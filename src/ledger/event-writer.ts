@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import { findStoredEvents, insertNewEvents, type NewLedgerEventRow, type StoredEventRow } from "./ledger.repository.js";
+import { findDroppedEventKeys, findStoredEvents, insertNewEvents, type NewLedgerEventRow, type StoredEventRow } from "./ledger.repository.js";
 import { LedgerPartitions } from "./partitions.js";
 
 /** How one row fared: stored now, already stored with the same content, or its request id taken by other content. */
@@ -8,6 +8,8 @@ export type WriteOutcome =
   | { status: "inserted" }
   | { status: "duplicate"; original: StoredEventRow }
   | { status: "reused" }
+  /** Its request id names an event of a month retention has dropped (the key is kept so it is never stored twice). */
+  | { status: "past retention"; occurredAt: string }
   /** The database refused this row's data (a bug upstream of the writer); its neighbours were written. */
   | { status: "failed"; error: Error };
 
@@ -131,12 +133,15 @@ export class EventWriter {
 
     let inserted: Set<string>;
     let stored: Map<string, StoredEventRow>;
+    let dropped = new Map<string, string>();
     try {
       inserted = await this.insertIsolatingBadRows(rows, leaders);
       const skipped = rows.filter((r) => !inserted.has(r.request_id) && leaders.has(r.request_id));
       stored = new Map(
         (await findStoredEvents(this.db, skipped.map((r) => r.request_id))).map((s) => [s.request_id, s]),
       );
+      const unseen = skipped.filter((r) => !stored.has(r.request_id)).map((r) => r.request_id);
+      if (unseen.length > 0) dropped = await findDroppedEventKeys(this.db, unseen);
     } catch (error) {
       for (const pending of [...leaders.values(), ...followers]) pending.settle(error as Error);
       return;
@@ -154,7 +159,12 @@ export class EventWriter {
       }
       const original = stored.get(requestId);
       if (!original) {
-        leader.settle({ status: "failed", error: new Error(`request id ${requestId} was neither inserted nor found`) });
+        const occurredAt = dropped.get(requestId);
+        leader.settle(
+          occurredAt !== undefined
+            ? { status: "past retention", occurredAt }
+            : { status: "failed", error: new Error(`request id ${requestId} was neither inserted nor found`) },
+        );
         continue;
       }
       holder.set(requestId, original);
@@ -162,10 +172,13 @@ export class EventWriter {
     }
     for (const follower of followers) {
       const original = holder.get(follower.row.request_id);
+      const occurredAt = dropped.get(follower.row.request_id);
       follower.settle(
         original
           ? judge(follower.row, original)
-          : { status: "failed", error: new Error(`request id ${follower.row.request_id} could not be written`) },
+          : occurredAt !== undefined
+            ? { status: "past retention", occurredAt }
+            : { status: "failed", error: new Error(`request id ${follower.row.request_id} could not be written`) },
       );
     }
     if (committed.length > 0 && this.options.onCommitted) {

@@ -1,5 +1,6 @@
 import { sql, type Insertable, type Kysely, type Transaction } from "kysely";
 import type { Database, LedgerEventTable } from "../db/schema.js";
+import { instantFromPg } from "../time.js";
 
 type Db = Kysely<Database> | Transaction<Database>;
 export type NewLedgerEventRow = Insertable<LedgerEventTable> & { request_id: string; content_hash: string };
@@ -93,4 +94,17 @@ export async function findStoredEvents(db: Db, requestIds: readonly string[]): P
     join ledger_event e on e.request_id = k.request_id and e.occurred_at = k.occurred_at
     where k.request_id = any(${[...requestIds]}::text[])`.execute(db);
   return result.rows;
+}
+
+/**
+ * Of the given request ids, those whose key is kept but whose event is gone (its month was dropped by retention),
+ * with the event time the key recorded.
+ */
+export async function findDroppedEventKeys(db: Db, requestIds: readonly string[]): Promise<Map<string, string>> {
+  if (requestIds.length === 0) return new Map();
+  const result = await sql<{ request_id: string; occurred_at: string }>`
+    select k.request_id, k.occurred_at from ledger_request_key k
+    where k.request_id = any(${[...requestIds]}::text[])
+      and not exists (select 1 from ledger_event e where e.request_id = k.request_id and e.occurred_at = k.occurred_at)`.execute(db);
+  return new Map(result.rows.map((r) => [r.request_id, instantFromPg(String(r.occurred_at))]));
 }

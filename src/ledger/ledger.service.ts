@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import { DomainError, RequestIdReusedError, ValidationError, Violations } from "../errors.js";
+import { DomainError, RequestIdPastRetentionError, RequestIdReusedError, ValidationError, Violations } from "../errors.js";
 import { Money, formatMoney } from "../money.js";
 import type { Price } from "../pricing/price.js";
 import { findPriceById } from "../pricing/price-catalog.repository.js";
@@ -202,6 +202,9 @@ export class LedgerService {
         case "reused":
           summary.rejectError(position, row.request_id, new RequestIdReusedError(row.request_id));
           break;
+        case "past retention":
+          summary.rejectError(position, row.request_id, new RequestIdPastRetentionError(row.request_id, outcome.occurredAt));
+          break;
         case "failed":
           summary.reject({ position, requestId: row.request_id, reason: "INTERNAL", message: "internal error", violations: [] });
           break;
@@ -280,9 +283,12 @@ export class LedgerService {
   }
 
   /** Writes one row; a reuse or a refused row becomes the error the caller gets. */
-  private async writeOne(row: NewLedgerEventRow): Promise<Exclude<WriteOutcome, { status: "reused" | "failed" }>> {
+  private async writeOne(
+    row: NewLedgerEventRow,
+  ): Promise<Exclude<WriteOutcome, { status: "reused" | "past retention" | "failed" }>> {
     const [outcome] = await this.writer.write([row]);
     if (outcome!.status === "reused") throw new RequestIdReusedError(row.request_id);
+    if (outcome!.status === "past retention") throw new RequestIdPastRetentionError(row.request_id, outcome!.occurredAt);
     if (outcome!.status === "failed") throw outcome!.error;
     return outcome!;
   }

@@ -98,34 +98,25 @@ export class LedgerPartitions {
 
 /** What one retention pass did. */
 export interface RetentionReport {
-  /** The months detached from the ledger by this pass, oldest first. */
+  /** The months dropped by this pass, oldest first. */
   droppedMonths: Month[];
   /** Months past the horizon kept for now because their rows could not all be folded into the rollups yet. */
   deferredMonths: Month[];
 }
 
-/** How many request keys one statement removes, so a month of keys goes in short transactions. */
-const KEY_BATCH_ROWS = 50_000;
-
-/** The advisory lock partition creation, detaching and dropping take, so concurrent processes take turns. */
+/** The advisory lock partition creation and dropping take, so concurrent processes take turns. */
 const PARTITION_LOCK = sql.raw("7310420152");
 
 /**
- * Retention: detaches every month that ends at or before `horizon` from the ledger, then removes what was detached.
- * Safe to run from several processes at once.
+ * Retention: drops every month partition that ends at or before `horizon`, whole (DETACH PARTITION, then DROP
+ * TABLE, in one short transaction per month); no ledger row is deleted one by one. The rollups keep the month's sums:
+ * a month is only dropped once all its rows are folded (a fold is run first).
+ *
+ * The month's request keys are kept (ledger_request_key): they are what makes a retry of a dropped event, even one
+ * that carries no time of its own and so would pass the horizon check, a REQUEST_ID_PAST_RETENTION instead of a second
+ * recording. Safe to run from several processes at once.
  */
 export async function applyRetention(db: Kysely<Database>, horizon: Instant): Promise<RetentionReport> {
-  const report = await detachExpiredPartitions(db, horizon);
-  await dropDetachedPartitions(db);
-  return report;
-}
-
-/**
- * Takes every month partition that ends at or before `horizon` out of the ledger: one short transaction per month
- * (DETACH PARTITION), the whole month at once, no row deleted. The rollups keep the month's sums: a month is only
- * detached once all its rows are folded (a fold is run first). From that moment queries no longer see its rows.
- */
-export async function detachExpiredPartitions(db: Kysely<Database>, horizon: Instant): Promise<RetentionReport> {
   const expired = (await listPartitions(db)).filter((month) => monthStart(addMonths(month, 1)) <= horizon);
   const report: RetentionReport = { droppedMonths: [], deferredMonths: [] };
   if (expired.length === 0) return report;
@@ -133,66 +124,26 @@ export async function detachExpiredPartitions(db: Kysely<Database>, horizon: Ins
   const watermark = await readWatermark(db);
   for (const month of expired) {
     const partition = partitionName(month);
-    const detached = await db.transaction().execute(async (trx) => {
+    const outcome = await db.transaction().execute(async (trx) => {
       await sql`set local lock_timeout = '5s'`.execute(trx);
       await sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`.execute(trx);
-      if (!(await isPartition(trx, partition))) return "gone"; // another process detached it meanwhile
+      if (!(await isPartition(trx, partition))) return "gone"; // another process dropped it meanwhile
       const { rows } = await sql<{ seq: string | null }>`select max(seq) as seq from ${sql.table(partition)}`.execute(trx);
       if (rows[0]?.seq != null && BigInt(rows[0].seq) > watermark) return "unfolded";
       await sql`alter table ledger_event detach partition ${sql.table(partition)}`.execute(trx);
-      return "detached";
+      await sql`drop table ${sql.table(partition)}`.execute(trx);
+      return "dropped";
     });
-    if (detached === "detached") report.droppedMonths.push(month);
-    if (detached === "unfolded") report.deferredMonths.push(month);
+    if (outcome === "dropped") report.droppedMonths.push(month);
+    if (outcome === "unfolded") report.deferredMonths.push(month);
   }
   return report;
 }
 
-/**
- * Removes the month tables detached from the ledger: first their request keys, in batches through the key's primary
- * key (the key table is the ledger's one cross-month unique index, and this the only place the service deletes
- * rows), then the table itself. Events before the horizon are refused by the write path, so a request id freed here
- * can never be recorded twice. A pass that stops half-way is finished by the next one. Returns the keys removed.
- */
-export async function dropDetachedPartitions(db: Kysely<Database>): Promise<number> {
-  const { rows: detached } = await sql<{ name: string }>`
-    select relname as name from pg_class
-    where relnamespace = 'public'::regnamespace and relkind = 'r' and not relispartition
-      and relname ~ '^ledger_event_[0-9]{4}_[0-9]{2}$'
-    order by 1`.execute(db);
-  let removed = 0;
-  for (const { name } of detached) {
-    removed += await deleteRequestKeysOf(db, name);
-    await db.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(${PARTITION_LOCK})`.execute(trx);
-      await sql`drop table if exists ${sql.table(name)}`.execute(trx);
-    });
-  }
-  return removed;
-}
-
-async function isPartition(db: Kysely<Database> | Transaction<Database>, table: string): Promise<boolean> {
+async function isPartition(db: Transaction<Database>, table: string): Promise<boolean> {
   const { rows } = await sql<{ attached: boolean }>`
     select exists (select 1 from pg_inherits where inhparent = 'ledger_event'::regclass and inhrelid = to_regclass(${table})) as attached`.execute(db);
   return rows[0]!.attached;
-}
-
-async function deleteRequestKeysOf(db: Kysely<Database>, table: string): Promise<number> {
-  let after = "0";
-  let removed = 0;
-  for (;;) {
-    const { rows } = await sql<{ last_seq: string | null; removed: string }>`
-      with batch as (
-        select request_id, seq from ${sql.table(table)} where seq > ${after} order by seq limit ${KEY_BATCH_ROWS}
-      ), removed as (
-        delete from ledger_request_key k using batch b where k.request_id = b.request_id returning 1
-      )
-      select (select max(seq) from batch) as last_seq, (select count(*) from removed) as removed`.execute(db);
-    const last = rows[0]?.last_seq;
-    if (last == null) return removed;
-    removed += Number(rows[0]!.removed);
-    after = String(last);
-  }
 }
 
 function partitionName(month: Month): string {

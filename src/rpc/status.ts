@@ -8,6 +8,7 @@ import {
   PermissionDeniedError,
   PriceVersionExistsError,
   QuotaExceededError,
+  RequestIdPastRetentionError,
   RequestIdReusedError,
   UnauthenticatedError,
   UnavailableError,
@@ -30,7 +31,7 @@ function codeOf(error: DomainError): status {
   if (error instanceof UnauthenticatedError) return status.UNAUTHENTICATED;
   if (error instanceof PermissionDeniedError) return status.PERMISSION_DENIED;
   if (error instanceof QuotaExceededError) return status.RESOURCE_EXHAUSTED;
-  if (error instanceof PriceVersionExistsError) return status.ALREADY_EXISTS;
+  if (error instanceof PriceVersionExistsError || error instanceof RequestIdPastRetentionError) return status.ALREADY_EXISTS;
   if (error instanceof ServerShuttingDownError) return status.UNAVAILABLE;
   if (error instanceof ConsumerTooSlowError) return status.RESOURCE_EXHAUSTED;
   return status.INTERNAL;

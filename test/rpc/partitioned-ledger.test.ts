@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import { Migrator, sql, type Kysely } from "kysely";
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CostTrackingError, EventStatus, TimeWindow, type DeepPartial, type EventRecord, type TrackApiCallRequest } from "../../client/index.js";
 import { foldRollups } from "../../src/aggregation/rollup-folder.js";
@@ -10,8 +11,7 @@ import { migrateToLatest, SqlFileMigrationProvider } from "../../src/db/migrator
 import type { Database } from "../../src/db/schema.js";
 import { EventWriter } from "../../src/ledger/event-writer.js";
 import type { NewLedgerEventRow } from "../../src/ledger/ledger.repository.js";
-import { addMonths, detachExpiredPartitions, listPartitions, monthOf } from "../../src/ledger/partitions.js";
-import type { Instant } from "../../src/time.js";
+import { addMonths, listPartitions, monthOf } from "../../src/ledger/partitions.js";
 import { ENGINES } from "../support/database.js";
 import { adminQuery, databaseUrl } from "../support/postgres-admin.js";
 import { fixedClock, startTestService, type TestService } from "../support/service.js";
@@ -58,8 +58,15 @@ describe.each(ENGINES)("the partitioned ledger on %s", (engine) => {
   });
 
   it("has this month's partition and the next two's before any event arrives", async () => {
-    const months = await listPartitions(t.database.db);
-    expect(months).toEqual(expect.arrayContaining(["2026-12", "2027-01", "2027-02"]));
+    // A clock far from the real date: the migration alone created the real month and the next two.
+    const later = await startTestService(engine, { clock: fixedClock("2031-06-15T00:00:00Z") });
+    try {
+      const months = await listPartitions(later.database.db);
+      expect(months).toEqual(expect.arrayContaining(["2031-06", "2031-07", "2031-08"]));
+      expect(months).not.toContain("2031-09");
+    } finally {
+      await later.close();
+    }
   });
 
   it("creates an older month's partition on its first event, and files every event under its own month", async () => {
@@ -144,7 +151,7 @@ describe.each(ENGINES)("ledger retention on %s", (engine) => {
     const report = await t.service.maintenance.runOnce();
     const second = await t.service.maintenance.runOnce();
 
-    // then: July to September are gone as whole partitions, with their request keys
+    // then: July to September are gone as whole partitions
     expect(report.droppedMonths).toEqual(["2026-07", "2026-08", "2026-09"]);
     expect(report.deferredMonths).toEqual([]);
     expect(second.droppedMonths).toEqual([]);
@@ -153,10 +160,8 @@ describe.each(ENGINES)("ledger retention on %s", (engine) => {
     expect(months.filter((m) => m < "2026-10")).toEqual([]);
     expect(months).toEqual(expect.arrayContaining(["2026-10", "2026-12", "2027-01", "2027-02"]));
     expect(await count(t.database.db, "ledger_event")).toBe(2);
-    expect((await sql<{ request_id: string }>`select request_id from ledger_request_key order by 1`.execute(t.database.db)).rows).toEqual([
-      { request_id: "dec-1" },
-      { request_id: "oct-1" },
-    ]);
+    // the request keys of dropped months are kept: they are what refuses a retry of a dropped event
+    expect(await count(t.database.db, "ledger_request_key")).toBe(6);
     // the monthly sums are unchanged: they come from the rollups
     const after = await t.client.aggregateCosts(byMonth);
     expect(after).toEqual(before);
@@ -197,28 +202,31 @@ describe("ledger retention at a month's turn", () => {
   });
 });
 
-describe.each(ENGINES)("ledger retention interrupted on %s", (engine) => {
-  it("takes a month out of the ledger at once, and a later pass removes its keys and table if the first stopped", async () => {
-    const clock = fixedClock("2026-05-10T12:00:00Z");
+describe.each(ENGINES)("retries of dropped events on %s", (engine) => {
+  it("never records again an event whose month was dropped, even a retry without a time of its own", async () => {
+    const clock = fixedClock("2026-07-15T12:00:00Z");
     const t = await startTestService(engine, { clock, config: { ledgerRetentionMonths: 1 } });
     try {
-      await t.client.trackApiCall(call("apr-1", "2026-04-10T12:00:00Z", "1"));
-      await t.client.trackApiCall(call("may-1", "2026-05-10T12:00:00Z", "2"));
-      clock.set("2026-06-02T12:00:00Z"); // horizon 2026-05-01: April goes
-      // when: a pass detaches April, and stops there (as if the process died)
-      expect(await detachExpiredPartitions(t.database.db, "2026-05-01T00:00:00.000000Z" as Instant)).toEqual({
-        droppedMonths: ["2026-04"],
-        deferredMonths: [],
-      });
-      // then: April is out of the ledger, its table and key are still there
-      expect(await listPartitions(t.database.db)).not.toContain("2026-04");
-      expect(await count(t.database.db, "ledger_event")).toBe(1);
+      // given: a call and a streamed call recorded without a time (so at the server's "now", in July)
+      const untimed = { ...call("untimed-1", "2026-07-15T12:00:00Z", "1"), callTime: undefined };
+      const streamed = { apiCall: { ...call("untimed-2", "2026-07-15T12:00:00Z", "2"), callTime: undefined } };
+      await t.client.trackApiCall(untimed);
+      await t.client.ingestEvents([streamed]);
+      clock.set("2026-09-02T12:00:00Z"); // horizon 2026-08-01: July goes
+      expect((await t.service.maintenance.runOnce()).droppedMonths).toEqual(["2026-07"]);
+      // when: both are sent again, and would be dated September now
+      const retry = await rejection(t.client.trackApiCall(untimed));
+      const resent = await t.client.ingestEvents([streamed]);
+      // then: refused as already recorded, naming when; nothing is stored twice
+      expect(retry?.code).toBe(status.ALREADY_EXISTS);
+      expect(retry?.reason).toBe("REQUEST_ID_PAST_RETENTION");
+      expect(retry?.message).toContain("2026-07-15T12:00:00");
+      expect(resent.summary).toMatchObject({ acceptedCount: "0", duplicateCount: "0", rejectedCount: "1" });
+      expect(resent.summary?.rejectedEvents[0]).toMatchObject({ requestId: "untimed-2", reason: "REQUEST_ID_PAST_RETENTION" });
+      expect(await count(t.database.db, "ledger_event")).toBe(0);
       expect(await count(t.database.db, "ledger_request_key")).toBe(2);
-      // and the next pass finishes the job
-      await t.service.maintenance.runOnce();
-      expect(await count(t.database.db, "ledger_request_key")).toBe(1);
-      const leftover = await sql<{ r: string | null }>`select to_regclass('ledger_event_2026_04')::text as r`.execute(t.database.db);
-      expect(leftover.rows[0]!.r).toBeNull();
+      const september = await t.client.getStats({ filter: { startTime: at("2026-09-01T00:00:00Z"), endTime: at("2026-10-01T00:00:00Z") } });
+      expect(september.totals?.callCount ?? "0").toBe("0");
     } finally {
       await t.close();
     }
@@ -350,6 +358,30 @@ describe.each(ENGINES)("converting an unpartitioned ledger on %s", (engine) => {
     const seq = await sql<{ seq: string }>`select seq from ledger_event where request_id = 'new-1'`.execute(db);
     expect(BigInt(seq.rows[0]!.seq)).toBeGreaterThan(5000n);
     expect(await count(db, "ledger_event")).toBe(5_001);
+  });
+});
+
+describe.runIf(ENGINES.includes("postgres"))("a new month behind a long query on PostgreSQL", () => {
+  it("answers UNAVAILABLE (retry) when the month's partition cannot be created in time, and the retry stores it once", async () => {
+    const t = await startTestService("postgres");
+    const reader = new pg.Client({ connectionString: t.database.url! });
+    await reader.connect();
+    try {
+      // given: a long report holding the ledger (creating a partition must wait for it)
+      await reader.query("begin");
+      await reader.query("select count(*) from ledger_event");
+      // when: a call of a month without a partition arrives
+      const refused = await rejection(t.client.trackApiCall(call("old-month-1", "2018-05-10T00:00:00Z", "1")));
+      // then: a retryable refusal, nothing stored; once the report ends, the retry is stored
+      expect(refused?.code).toBe(status.UNAVAILABLE);
+      expect(await count(t.database.db, "ledger_request_key")).toBe(0);
+      await reader.query("commit");
+      expect(await t.client.trackApiCall(call("old-month-1", "2018-05-10T00:00:00Z", "1"))).toMatchObject({ duplicate: false, costUsd: "1" });
+      expect(await count(t.database.db, "ledger_event")).toBe(1);
+    } finally {
+      await reader.end();
+      await t.close();
+    }
   });
 });
 
