@@ -47,11 +47,12 @@ const MAX_ATTEMPTS = 3;
  * events/s, shared ones do not. Each statement is atomic (a single INSERT ... SELECT FROM unnest), and a caller's
  * promise resolves only after the statement holding its rows has committed.
  *
- * Exactly-once: the unique index on request_id decides, so duplicates are caught across batches, clients and
- * server replicas. Within one statement a request id is written once; later rows with that id are compared with
- * whatever the first one became. A skipped row is a duplicate when its content hash and kind equal the stored
- * event's, and a reuse otherwise. One row never fails its neighbours: a statement that fails on a row's data is
- * retried row by row, and only that row fails.
+ * Exactly-once: the request key table's primary key decides (ledger_request_key, one row per request id across
+ * every month partition), so duplicates are caught across batches, clients, months and server replicas. Within one
+ * statement a request id is written once; later rows with that id are compared with whatever the first one became.
+ * A skipped row is a duplicate when its content hash and kind equal the stored event's, and a reuse otherwise. One
+ * row never fails its neighbours: a statement that fails on a row's data is retried row by row, and only that row
+ * fails.
  */
 export class EventWriter {
   private readonly maxBatchRows: number;
