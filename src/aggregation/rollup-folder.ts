@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import type { Logger } from "../logger.js";
+import { PeriodicTask } from "../periodic-task.js";
 import { committedSeq, foldNextChunk } from "./rollup.repository.js";
 
 /** How many ledger rows one fold transaction takes at most, so a backlog is folded in short transactions. */
@@ -32,32 +33,23 @@ export async function foldRollups(db: Kysely<Database>, chunkRows: bigint = FOLD
  * the raw rows after the watermark); it only keeps that raw tail short, so queries stay fast.
  */
 export class RollupFolder {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly db: Kysely<Database>,
-    private readonly intervalMs: number,
+    intervalMs: number,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(() => this.foldOnce(), intervalMs);
+  }
 
   start(): void {
-    const tick = () => {
-      if (this.stopped) return;
-      this.running = this.foldOnce().finally(() => {
-        this.running = undefined;
-        if (!this.stopped) this.timer = setTimeout(tick, this.intervalMs);
-      });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.task.start();
   }
 
   /** Stops folding and waits for a fold in progress to end. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   private async foldOnce(): Promise<void> {

@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import type { Logger } from "../logger.js";
+import { PeriodicTask } from "../periodic-task.js";
 import type { Clock } from "../time.js";
 import {
   addMonths,
@@ -36,14 +37,14 @@ export interface LedgerMaintenanceOptions {
  * from several processes take turns on the database, so any number of replicas may share one ledger.
  */
 export class LedgerMaintenance {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly options: LedgerMaintenanceOptions,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(() => this.runLogged(), options.intervalMs ?? MAINTENANCE_INTERVAL_MS);
+  }
 
   /** Creates the partitions of this month and the next MONTHS_AHEAD (quick: done before the server serves). */
   async createMonthsAhead(): Promise<void> {
@@ -68,26 +69,21 @@ export class LedgerMaintenance {
 
   /** Runs a pass now, in the background (retention may take a while), and then every interval. */
   start(): void {
-    const tick = () => {
-      if (this.stopped) return;
-      this.running = this.runOnce()
-        .catch((error: unknown) => {
-          this.options.logger.warn("ledger maintenance failed; retrying later", {
-            error: error instanceof Error ? error.message : String(error),
-          });
-        })
-        .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.timer = setTimeout(tick, this.options.intervalMs ?? MAINTENANCE_INTERVAL_MS);
-        });
-    };
-    this.timer = setTimeout(tick, 0);
+    this.task.start();
   }
 
   /** Stops the timer and waits for a pass in progress to end. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.running;
+    await this.task.stop();
+  }
+
+  private async runLogged(): Promise<void> {
+    try {
+      await this.runOnce();
+    } catch (error) {
+      this.options.logger.warn("ledger maintenance failed; retrying later", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
   }
 }
