@@ -35,6 +35,22 @@ const rejection = (promise: Promise<unknown>) => promise.then(() => undefined, (
 const count = async (db: Kysely<Database>, table: "ledger_event" | "ledger_request_key") =>
   Number((await sql<{ n: string }>`select count(*) as n from ${sql.table(table)}`.execute(db)).rows[0]!.n);
 
+/** A minimal API-call row for the event writer, with a fresh event id. */
+const ledgerRow = (requestId: string, contentHash: string, occurredAt: string): NewLedgerEventRow => ({
+  id: `00000000-0000-7000-9000-${randomBytes(6).toString("hex")}`,
+  request_id: requestId,
+  content_hash: contentHash,
+  kind: "api_call",
+  occurred_at: occurredAt,
+  input_tokens: "1",
+  cache_read_input_tokens: "0",
+  cache_write_input_tokens: "0",
+  output_tokens: "1",
+  reasoning_output_tokens: "0",
+  duration_ms: "0",
+  status: "succeeded",
+});
+
 /** Rows that sit in a partition other than the one named after their own UTC month (must be none). */
 const misplacedRows = async (db: Kysely<Database>) =>
   Number(
@@ -333,24 +349,10 @@ describe.each(ENGINES)("converting an unpartitioned ledger on %s", (engine) => {
     // and the converted ledger goes on exactly once: an old request id with its content is a duplicate, with other
     // content a reuse, and a new event takes the next seq
     const writer = new EventWriter(db);
-    const row = (requestId: string, contentHash: string, occurredAt: string): NewLedgerEventRow => ({
-      id: `00000000-0000-7000-9000-${randomBytes(6).toString("hex")}`,
-      request_id: requestId,
-      content_hash: contentHash,
-      kind: "api_call",
-      occurred_at: occurredAt,
-      input_tokens: "1",
-      cache_read_input_tokens: "0",
-      cache_write_input_tokens: "0",
-      output_tokens: "1",
-      reasoning_output_tokens: "0",
-      duration_ms: "0",
-      status: "succeeded",
-    });
     const [duplicate, reused, inserted] = await writer.write([
-      row("old-17", (await sql<{ h: string }>`select md5('17') as h`.execute(db)).rows[0]!.h, "2026-12-01T00:00:00.000000Z"),
-      row("old-18", "other content", "2023-09-05T00:00:00.000000Z"),
-      row("new-1", "new", "2023-09-05T00:00:00.000000Z"),
+      ledgerRow("old-17", (await sql<{ h: string }>`select md5('17') as h`.execute(db)).rows[0]!.h, "2026-12-01T00:00:00.000000Z"),
+      ledgerRow("old-18", "other content", "2023-09-05T00:00:00.000000Z"),
+      ledgerRow("new-1", "new", "2023-09-05T00:00:00.000000Z"),
     ]);
     expect(duplicate).toMatchObject({ status: "duplicate", original: { id: "00000000-0000-7000-8000-000000000011" } });
     expect(reused).toEqual({ status: "reused" });
@@ -391,22 +393,9 @@ describe.runIf(ENGINES.includes("postgres"))("two server processes on one Postgr
     const other = await openDatabase({ databaseUrl: t.database.url! });
     try {
       const writers = [new EventWriter(t.database.db), new EventWriter(other.db)];
-      const rows = (prefix: string) =>
-        Array.from({ length: 500 }, (_, i): NewLedgerEventRow => ({
-          id: `00000000-0000-7000-a000-${String(i).padStart(12, "0")}`.replace("a000", prefix === "a" ? "a000" : "b000"),
-          request_id: `both-${i}`, // the same request ids through both writers
-          content_hash: "same",
-          kind: "api_call",
-          occurred_at: `2019-0${(i % 3) + 1}-15T00:00:00.000000Z`,
-          input_tokens: "1",
-          cache_read_input_tokens: "0",
-          cache_write_input_tokens: "0",
-          output_tokens: "1",
-          reasoning_output_tokens: "0",
-          duration_ms: "0",
-          status: "succeeded",
-        }));
-      const [a, b] = await Promise.all([writers[0]!.write(rows("a")), writers[1]!.write(rows("b"))]);
+      // the same request ids through both writers
+      const rows = () => Array.from({ length: 500 }, (_, i) => ledgerRow(`both-${i}`, "same", `2019-0${(i % 3) + 1}-15T00:00:00.000000Z`));
+      const [a, b] = await Promise.all([writers[0]!.write(rows()), writers[1]!.write(rows())]);
       const inserted = [...a!, ...b!].filter((o) => o.status === "inserted").length;
       const duplicates = [...a!, ...b!].filter((o) => o.status === "duplicate").length;
       expect([inserted, duplicates]).toEqual([500, 500]);
