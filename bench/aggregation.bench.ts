@@ -8,11 +8,10 @@
  * Environment: BENCH_POSTGRES_URL (an admin URL; default postgres://postgres@127.0.0.1:5432/postgres),
  * BENCH_SIZES (default "1000000,10000000"), BENCH_RUNS (default 15). The databases it creates are dropped at the end.
  */
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql, type Kysely } from "kysely";
-import pg from "pg";
 import { createCostTrackingClient, TimeWindow } from "../client/index.js";
 import { foldRollups } from "../src/aggregation/rollup-folder.js";
 import { rollupSizes } from "../src/aggregation/rollup.repository.js";
@@ -22,30 +21,13 @@ import { MIGRATIONS_DIR, migrateToLatest } from "../src/db/migrator.js";
 import type { Database } from "../src/db/schema.js";
 import { silentLogger } from "../src/logger.js";
 import { startService } from "../src/server.js";
+import { admin, timeIt, urlOf, writeBenchmarkSection } from "./bench-support.js";
 
-const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const SIZES = (process.env.BENCH_SIZES ?? "1000000,10000000").split(",").map(Number);
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const PLAIN_RUNS = 5;
 const NOW = "2026-11-20T12:00:00Z"; // the data covers the 90 days before
 const DAY_MS = 86_400_000;
-
-const urlOf = (name: string) => Object.assign(new URL(ADMIN_URL), { pathname: `/${name}` }).toString();
-async function admin(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
-
-async function timeIt(fn: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
-}
 
 /** The median of `runs` timed runs, after one warm-up run. */
 async function p50(fn: () => Promise<unknown>, runs: number): Promise<number> {
@@ -293,13 +275,7 @@ async function main() {
     `| background fold throughput (events/s, at 10M) | ${foldRate.toFixed(0)} | folding an event takes ${((ingest.withRollups / foldRate) * 100).toFixed(0)}% of the time ingesting it took |`,
     "<!-- aggregation:end -->",
   ].join("\n");
-  await mkdir("docs", { recursive: true });
-  const path = "docs/BENCHMARKS.md";
-  const existing = await readFile(path, "utf8").catch(() => "# Benchmarks\n");
-  const next = /<!-- aggregation:start -->[\s\S]*<!-- aggregation:end -->/.test(existing)
-    ? existing.replace(/<!-- aggregation:start -->[\s\S]*<!-- aggregation:end -->/, section)
-    : `${existing.trimEnd()}\n\n${section}\n`;
-  await writeFile(path, next);
+  await writeBenchmarkSection("aggregation", section);
   console.log(section);
 }
 

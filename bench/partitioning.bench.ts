@@ -15,9 +15,7 @@
  * BENCH_EVENTS (default 10000000), BENCH_RUNS (default 9). The databases it creates are dropped at the end.
  */
 import { randomUUID } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
 import { Migrator, sql, type Kysely } from "kysely";
-import pg from "pg";
 import { foldRollups } from "../src/aggregation/rollup-folder.js";
 import { AggregationService, type CostsRequest } from "../src/aggregation/aggregation.service.js";
 import { openDatabase, type DatabaseHandle } from "../src/db/database.js";
@@ -26,8 +24,8 @@ import type { Database } from "../src/db/schema.js";
 import { insertNewEvents, type NewLedgerEventRow } from "../src/ledger/ledger.repository.js";
 import { applyRetention } from "../src/ledger/partitions.js";
 import type { Instant } from "../src/time.js";
+import { admin, timeIt, urlOf, writeBenchmarkSection } from "./bench-support.js";
 
-const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 10_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const BEFORE_PARTITIONING = "20261203T160000Z_ledger_cost_source";
@@ -38,23 +36,7 @@ const BATCH = 2_000;
 const INGEST_BATCHES_PER_ROUND = 10;
 const INGEST_ROUNDS = 10;
 
-const urlOf = (name: string) => Object.assign(new URL(ADMIN_URL), { pathname: `/${name}` }).toString();
-async function admin(text: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
 const log = (message: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${message}`);
-
-async function timeIt(fn: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
-}
 
 interface Ledger {
   name: "partitioned" | "unpartitioned";
@@ -251,10 +233,7 @@ async function main(): Promise<void> {
       `| retention (the service's pass: check the month is folded, DETACH PARTITION, DROP TABLE) | ${retentionMs.toFixed(0)} | ${ratio(retentionMs, deleteMs)} |`,
       "<!-- partitioning:end -->",
     ].join("\n");
-    const path = "docs/BENCHMARKS.md";
-    const existing = await readFile(path, "utf8");
-    const marker = /<!-- partitioning:start -->[\s\S]*<!-- partitioning:end -->/;
-    await writeFile(path, marker.test(existing) ? existing.replace(marker, section) : `${existing.trimEnd()}\n\n${section}\n`);
+    await writeBenchmarkSection("partitioning", section);
     console.log(section);
   } finally {
     for (const ledger of ledgers) await ledger.handle.close();

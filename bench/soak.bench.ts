@@ -5,10 +5,11 @@
 // its own that it drops at the end.
 import { spawn } from "node:child_process";
 import { setMaxListeners } from "node:events";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import pg from "pg";
 import { CostTracker, createCostTrackingClient, EventStatus, WatchGroupBy } from "../client/index.js";
 import { Money, formatMoney } from "../src/money.js";
+import { writeBenchmarkSection } from "./bench-support.js";
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 600);
 const MONITORS = 20;
@@ -134,13 +135,6 @@ const section = [
   `RSS every 10 s (s: MB): ${samples.map(([t, mb]) => `${t}: ${mb.toFixed(0)}`).join(", ")}`,
   "<!-- soak:end -->",
 ].join("\n");
-const path = "docs/BENCHMARKS.md";
-const existing = await readFile(path, "utf8");
-await writeFile(
-  path,
-  /<!-- soak:start -->[\s\S]*<!-- soak:end -->/.test(existing)
-    ? existing.replace(/<!-- soak:start -->[\s\S]*<!-- soak:end -->/, section)
-    : `${existing.trimEnd()}\n\n${section}\n`,
-);
+await writeBenchmarkSection("soak", section);
 console.log(section);
 if (!reconciled || errors > 0) process.exitCode = 1;

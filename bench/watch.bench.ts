@@ -9,7 +9,6 @@
  *    alternating the two so that drift (a growing ledger, a noisy machine) hits both alike.
  */
 import { randomBytes } from "node:crypto";
-import pg from "pg";
 import {
   createCostTrackingClient,
   EventStatus,
@@ -23,11 +22,11 @@ import { DEFAULT_CONFIG } from "../src/config.js";
 import { openDatabase, type DatabaseHandle } from "../src/db/database.js";
 import { silentLogger } from "../src/logger.js";
 import { startService } from "../src/server.js";
+import { admin, urlOf } from "./bench-support.js";
 
 const args = process.argv.slice(2);
 const engine = args.includes("--engine") ? args[args.indexOf("--engine") + 1] : "postgres";
 const quick = args.includes("--quick");
-const ADMIN_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 const LATENCY_SAMPLES = quick ? 30 : 200;
 const INGEST_CALLS = quick ? 1_000 : 5_000;
@@ -141,19 +140,8 @@ async function openBenchDatabase(): Promise<{ database: DatabaseHandle; drop(): 
     return { database, drop: () => database.close() };
   }
   const name = `watch_bench_${randomBytes(4).toString("hex")}`;
-  const admin = async (text: string) => {
-    const c = new pg.Client({ connectionString: ADMIN_URL });
-    await c.connect();
-    try {
-      await c.query(text);
-    } finally {
-      await c.end();
-    }
-  };
   await admin(`create database ${name}`);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ databaseUrl: url.toString(), maxConnections: 10 });
+  const database = await openDatabase({ databaseUrl: urlOf(name), maxConnections: 10 });
   return {
     database,
     async drop() {
